@@ -1,0 +1,1 @@
+"""HTTP blueprints, thin: parse -> one service call -> respond. See http.py for the route decorator."""

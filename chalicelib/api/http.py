@@ -1,0 +1,209 @@
+"""The one way a route is declared: auth, body and query validation, errors, JSON, docs.
+
+    api = ApiBlueprint(__name__)
+
+    @api.route("POST", "/v1/auth/login", body=LoginBody, response=LoginReply, auth=None,
+               summary="Log in with a wx.login code")
+    def login(request: ApiRequest) -> LoginReply:
+        return LoginReply.of(services.auth.log_in_with_wechat(request.body.code))
+
+Every declared route is also recorded in ROUTES, from which /openapi.json is generated, so the
+document cannot drift from what the code accepts. Handlers stay thin: parse (done here), one
+service call, shape the reply.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import log as logging_setup
+from chalicelib.errors import AppError, PayloadTooLarge, Unauthorized, ValidationFailed
+from chalicelib.services import auth as auth_service
+from chalicelib.settings import get_settings
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64
+JSON_CONTENT_TYPE = "application/json"
+
+log = logging_setup.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    summary: str
+    auth: str | None  # "user", "admin", or None for public routes
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    tag: str = ""
+    content_types: tuple[str, ...] = (JSON_CONTENT_TYPE,)
+
+
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass
+class ApiRequest:
+    body: Any
+    query: Any
+    params: dict[str, str]
+    principal: auth_service.Principal | None
+    raw: Request
+    request_id: str
+
+    @property
+    def user_id(self) -> str:
+        assert self.principal is not None, "only for routes declared with auth='user'"
+        return self.principal.subject
+
+
+@dataclass
+class Reply:
+    """A reply whose status or headers differ from the route's default (e.g. 200 for a replay)."""
+    body: Any
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ApiBlueprint:
+    def __init__(self, import_name: str, tag: str = ""):
+        self.blueprint = Blueprint(import_name)
+        self.tag = tag
+
+    def route(self, method: str, path: str, *, summary: str, auth: str | None = "user",
+              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              response: type[BaseModel] | None = None, status: int = 200, errors: tuple[int, ...] = (),
+              content_types: tuple[str, ...] = (JSON_CONTENT_TYPE,)) -> Callable:
+        spec = RouteSpec(method=method, path=path, summary=summary, auth=auth, body=body, query=query,
+                         response=response, status=status, errors=errors, tag=self.tag,
+                         content_types=content_types)
+
+        def decorator(handler: Callable[[ApiRequest], Any]) -> Callable[[ApiRequest], Any]:
+            def view(**params: str) -> Response:
+                return dispatch(spec, handler, self.blueprint.current_request, params)
+
+            view.__name__ = handler.__name__
+            self.blueprint.route(path, methods=[method], content_types=list(content_types))(view)
+            ROUTES.append(spec)
+            return handler
+
+        return decorator
+
+
+def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Request,
+             params: dict[str, str]) -> Response:
+    request_id = _request_id(request)
+    context_token = logging_setup.bind(request_id=request_id)
+    try:
+        principal = _authenticate(request, spec.auth) if spec.auth else None
+        if principal is not None:
+            logging_setup.bind(user_id=principal.subject)
+        api_request = ApiRequest(
+            body=_parse_body(spec.body, request.raw_body) if spec.body else None,
+            query=_validate(spec.query, _query_dict(request)) if spec.query else None,
+            params=params, principal=principal, raw=request, request_id=request_id,
+        )
+        result = handler(api_request)
+        reply = result if isinstance(result, Reply) else Reply(result, spec.status)
+        return _json_response(reply.body, reply.status, request, reply.headers)
+    except AppError as error:
+        if error.status >= 500:
+            log.warning("request failed upstream", code=error.code, status=error.status)
+        return _json_response(error.envelope(), error.status, request, error.headers)
+    except Exception:  # a bug: log it whole, answer the envelope, never a stack trace
+        log.exception("unhandled error", route=f"{spec.method} {spec.path}")
+        body = {"Code": "internal_error", "Message": "Internal error; it has been logged", "Details": []}
+        return _json_response(body, 500, request, {})
+    finally:
+        logging_setup.reset(context_token)
+
+
+def _request_id(request: Request) -> str:
+    context = request.context or {}
+    return str(context.get("requestId") or uuid.uuid4())
+
+
+def _authenticate(request: Request, role: str) -> auth_service.Principal:
+    header = (request.headers or {}).get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send Authorization: Bearer <token> from /v1/auth/login", code="unauthorized")
+    return auth_service.authenticate(token.strip(), role)
+
+
+def _parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
+    raw = raw or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    if not raw.strip():
+        raise ValidationFailed("A JSON body is required", code="invalid_json",
+                               details=[{"field": "body", "message": "missing"}])
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise _too_deep() from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValidationFailed("The body is not valid JSON", code="invalid_json",
+                               details=[{"field": "body", "message": str(error)[:200]}]) from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return _validate(model, data)
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed(f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels", code="invalid_json",
+                            details=[{"field": "body", "message": "too deeply nested"}])
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, iteratively (no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _query_dict(request: Request) -> dict[str, str]:
+    params = request.query_params or {}
+    return {name: params[name] for name in params}
+
+
+def _validate(model: type[BaseModel], data: Any) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ValidationFailed(details=[
+            {"field": ".".join(str(part) for part in issue["loc"]) or "body", "message": issue["msg"]}
+            for issue in error.errors(include_url=False)
+        ]) from None
+
+
+def _json_response(body: Any, status: int, request: Request, headers: dict[str, str]) -> Response:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    all_headers = {"Content-Type": "application/json; charset=utf-8", **_cors_headers(request), **headers}
+    if status == 204:
+        return Response(body="", status_code=status, headers=all_headers)
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(body=text, status_code=status, headers=all_headers)
+
+
+def _cors_headers(request: Request) -> dict[str, str]:
+    origin = (request.headers or {}).get("origin")
+    if origin and origin in get_settings().cors_allow_origins:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {}

@@ -1,0 +1,45 @@
+"""Base models shared by every request and response body."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class RequestModel(BaseModel):
+    """A request body or query: strict types, unknown fields refused, null means "not sent".
+
+    Strict mode keeps money and quantities honest: "2" or 2.0 is not a quantity, True is not 1.
+    Dropping nulls before validation makes `{"x": null}` the same as `{}` (API.md), so PATCH
+    bodies can use `model_fields_set` to see what the client really sent.
+    """
+    model_config = ConfigDict(strict=True, extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_mean_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+class QueryModel(RequestModel):
+    """Query strings arrive as text, so a query model converts ("20" -> 20) instead of being strict."""
+    model_config = ConfigDict(strict=False, extra="forbid", str_strip_whitespace=True)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    field: str | None = None
+    message: str | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error answer: the shape of Chalice's own errors."""
+    Code: str = Field(description="stable snake_case code, e.g. insufficient_stock")
+    Message: str = Field(description="human-readable explanation")
+    Details: list[ErrorDetail] = Field(default_factory=list)

@@ -1,0 +1,67 @@
+"""Login and the user's own profile."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, HttpUrl
+
+from chalicelib import clock
+from chalicelib.domain.identity import mask_phone
+from chalicelib.schemas.common import RequestModel, ResponseModel
+from chalicelib.storage.users import User
+
+MemberLevel = Literal["normal", "vip", "black_gold"]
+
+
+class LoginBody(RequestModel):
+    code: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$",
+                      description="the code from wx.login(), valid once for five minutes")
+
+
+class AdminLoginBody(RequestModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserProfile(ResponseModel):
+    user_id: str
+    nickname: str | None
+    avatar_url: str | None
+    member_level: MemberLevel
+    points: int
+    phone_masked: str | None = Field(description="e.g. 138****8000; the full number is never returned")
+    privacy_consent_version: str | None
+    created_at: str
+
+    @classmethod
+    def of(cls, user: User) -> "UserProfile":
+        return cls(user_id=user.user_id, nickname=user.nickname, avatar_url=user.avatar_url,
+                   member_level=user.member_level, points=user.points, phone_masked=mask_phone(user.phone),
+                   privacy_consent_version=user.privacy_consent_version, created_at=clock.to_iso(user.created_at))
+
+
+class LoginReply(ResponseModel):
+    token: str
+    expires_in: int = Field(description="seconds until the token expires")
+    user: UserProfile
+    is_new_user: bool
+
+
+class AdminLoginReply(ResponseModel):
+    token: str
+    expires_in: int
+
+
+class ProfilePatch(RequestModel):
+    nickname: str | None = Field(default=None, min_length=1, max_length=64)
+    avatar_url: HttpUrl | None = Field(default=None, strict=False)
+
+
+class PhoneBody(RequestModel):
+    code: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$",
+                      description='the code from <button open-type="getPhoneNumber">')
+
+
+class PrivacyConsentBody(RequestModel):
+    version: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$",
+                         description="the version of the privacy policy the user agreed to")

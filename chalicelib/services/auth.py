@@ -1,0 +1,101 @@
+"""Logging in (mini-program users through WeChat, merchants with a password) and checking tokens."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from chalicelib import clock
+from chalicelib.domain import auth_tokens, identity, passwords
+from chalicelib.errors import Forbidden, Unauthorized, UpstreamError
+from chalicelib.log import get_logger
+from chalicelib.services.wechat_clients import open_api
+from chalicelib.services.wechat_errors import wechat_failures_as_app_errors
+from chalicelib.settings import get_settings
+from chalicelib.storage import admins, sessions, users
+from chalicelib.storage.users import OpenidMismatch
+
+log = get_logger(__name__)
+
+# A password check that fails for an unknown user still pays for one scrypt, so the answer
+# time does not tell which usernames exist.
+_DUMMY_PASSWORD_HASH = passwords.hash_password("not-a-real-password", salt=b"0" * 16)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the subject (user_id or admin username), role, and session."""
+    subject: str
+    role: str
+    session_id: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class UserLogin:
+    issued: IssuedToken
+    user: users.User
+
+
+def _issue(subject: str, role: str, wechat_session_key: str | None = None) -> IssuedToken:
+    settings = get_settings()
+    issued_at = clock.epoch_seconds()
+    ttl = settings.auth_token_ttl_seconds
+    session_id = secrets.token_urlsafe(18)
+    sessions.create_session(session_id, subject, role, issued_at, issued_at + ttl, wechat_session_key)
+    claims = auth_tokens.TokenClaims(session_id, subject, role, issued_at, issued_at + ttl)
+    return IssuedToken(auth_tokens.issue_token(claims, settings.auth_token_secret), ttl)
+
+
+def log_in_with_wechat(code: str) -> UserLogin:
+    """wx.login code -> jscode2session -> upsert the user -> a new session and token."""
+    settings = get_settings()
+    with wechat_failures_as_app_errors("login"):
+        wechat_session = open_api().code_to_session(code)
+    user_id = identity.user_id_for(settings.wechat_appid, wechat_session.openid)
+    try:
+        user = users.upsert_on_login(user_id, wechat_session.openid, wechat_session.unionid, clock.now())
+    except OpenidMismatch:
+        log.error("user id collision between two openids", user_id=user_id)
+        raise UpstreamError("This WeChat account cannot be logged in; contact the store", code="login_conflict") from None
+    issued = _issue(user.user_id, "user", wechat_session.session_key)
+    log.info("user logged in", user_id=user.user_id, is_new=user.is_new)
+    return UserLogin(issued, user)
+
+
+def log_in_admin(username: str, password: str) -> IssuedToken:
+    account = admins.get_admin(username)
+    if not passwords.verify_password(password, account.password_hash if account else _DUMMY_PASSWORD_HASH) or not account:
+        raise Unauthorized("Wrong username or password", code="invalid_credentials")
+    log.info("admin logged in", admin=username)
+    return _issue(account.username, "admin")
+
+
+def authenticate(token: str, required_role: str) -> Principal:
+    """The caller behind a bearer token, or 401 (bad/expired/revoked) / 403 (wrong role)."""
+    claims = auth_tokens.verify_token(token, get_settings().auth_token_secret, clock.epoch_seconds())
+    session = sessions.get_session(claims.session_id)
+    if session is None or session.revoked or session.expires_at <= clock.epoch_seconds() \
+            or session.subject != claims.subject or session.role != claims.role:
+        raise Unauthorized("This token has been revoked; log in again", code="token_revoked")
+    if claims.role != required_role:
+        raise Forbidden(f"This route needs a {required_role} token")
+    return Principal(subject=claims.subject, role=claims.role, session_id=claims.session_id)
+
+
+def log_out(principal: Principal) -> None:
+    """Revoke the caller's session; logging out twice is harmless."""
+    sessions.revoke_session(principal.session_id, clock.epoch_seconds())
+
+
+def ensure_first_admin() -> bool:
+    """Create the admin account from ADMIN_USERNAME/ADMIN_PASSWORD when absent (`make tables`)."""
+    settings = get_settings()
+    if not settings.admin_username or not settings.admin_password:
+        return False
+    return admins.create_admin_if_absent(settings.admin_username,
+                                         passwords.hash_password(settings.admin_password), clock.now())

@@ -1,0 +1,125 @@
+"""One frozen Settings object, read from the environment once per process.
+
+Secrets may be given directly (`WECHAT_SECRET=...`) or by naming an SSM parameter
+(`WECHAT_SECRET_SSM=/store/prod/wechat-secret`); the SSM value is fetched (decrypted) the first
+time settings are loaded, which is the first request of a cold Lambda, never at import time.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+REAL_WECHAT_API_BASE = "https://api.weixin.qq.com"
+REAL_WECHAT_PAY_API_BASE = "https://api.mch.weixin.qq.com"
+
+SECRET_NAMES = (
+    "WECHAT_SECRET",
+    "WECHAT_PAY_API_KEY",
+    "WECHAT_PAY_APIV3_KEY",
+    "WECHAT_PAY_PRIVATE_KEY",
+    "WECHAT_PAY_CLIENT_KEY",
+    "ADMIN_PASSWORD",
+    "AUTH_TOKEN_SECRET",
+)
+
+
+class SettingsError(RuntimeError):
+    """The environment is missing or misstates something the app needs."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    table_prefix: str
+    aws_region: str
+    wechat_appid: str
+    wechat_secret: str = field(repr=False)
+    wechat_api_base: str
+    auth_token_secret: str = field(repr=False)
+    auth_token_ttl_seconds: int
+    admin_username: str
+    admin_password: str = field(repr=False)
+    pay_timeout_minutes: float
+    auto_confirm_days: float
+    cors_allow_origins: tuple[str, ...]
+    wechat_http_timeout_seconds: float
+
+    def resource_name(self, base: str) -> str:
+        """The name of a table or queue in this stack (one stack per TABLE_PREFIX)."""
+        return f"{self.table_prefix}{base}"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _secret(name: str, default: str | None = None) -> str | None:
+    """A secret from the environment, or from the SSM parameter named by `<NAME>_SSM`."""
+    direct = _env(name)
+    if direct is not None:
+        return direct
+    parameter = _env(f"{name}_SSM")
+    if parameter is None:
+        return default
+    import boto3  # local import: only deployments that use SSM pay for the client
+
+    response = boto3.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+    return response["Parameter"]["Value"]
+
+
+def _number(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= minimum:
+        raise SettingsError(f"{name} must be greater than {minimum}, got {raw!r}")
+    return value
+
+
+def load_settings() -> Settings:
+    stage = _env("STAGE", "local")
+    token_secret = _secret("AUTH_TOKEN_SECRET")
+    if token_secret is None or len(token_secret) < 32:
+        raise SettingsError("AUTH_TOKEN_SECRET (or AUTH_TOKEN_SECRET_SSM) must hold at least 32 characters")
+    origins = tuple(o.strip() for o in (_env("CORS_ALLOW_ORIGINS", "") or "").split(",") if o.strip())
+    return Settings(
+        stage=stage,
+        table_prefix=_env("TABLE_PREFIX", "") or "",
+        aws_region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION") or "us-east-1",
+        wechat_appid=_env("WECHAT_APPID", "") or "",
+        wechat_secret=_secret("WECHAT_SECRET", "") or "",
+        wechat_api_base=(_env("WECHAT_API_BASE") or REAL_WECHAT_API_BASE).rstrip("/"),
+        auth_token_secret=token_secret,
+        auth_token_ttl_seconds=int(_number("AUTH_TOKEN_TTL_SECONDS", 24 * 3600, minimum=59)),
+        admin_username=_env("ADMIN_USERNAME", "") or "",
+        admin_password=_secret("ADMIN_PASSWORD", "") or "",
+        pay_timeout_minutes=_number("PAY_TIMEOUT_MINUTES", 15),
+        auto_confirm_days=_number("AUTO_CONFIRM_DAYS", 10),
+        cors_allow_origins=origins,
+        wechat_http_timeout_seconds=_number("WECHAT_HTTP_TIMEOUT_SECONDS", 5),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """For tests and tools that change the environment after the first load."""
+    get_settings.cache_clear()
+
+
+def table_prefix_from_env() -> str:
+    """The prefix, read without loading (and validating) every other setting.
+
+    Table and queue names are fixed at import time (PynamoDB models and Chalice's queue
+    decorators need them then), so they cannot wait for the secrets.
+    """
+    return _env("TABLE_PREFIX", "") or ""

@@ -1,0 +1,111 @@
+"""Table `users`: one item per mini-program user, keyed by a user_id derived from the openid."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+
+
+class UserRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("users")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    openid = UnicodeAttribute()
+    unionid = UnicodeAttribute(null=True)
+    nickname = UnicodeAttribute(null=True)
+    avatar_url = UnicodeAttribute(null=True)
+    member_level = UnicodeAttribute(default="normal")
+    points = NumberAttribute(default=0)
+    phone = UnicodeAttribute(null=True)  # personal data: never logged, only masked in responses
+    phone_country_code = UnicodeAttribute(null=True)
+    privacy_consent_version = UnicodeAttribute(null=True)
+    privacy_consented_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    last_login_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    openid: str
+    nickname: str | None
+    avatar_url: str | None
+    member_level: str
+    points: int
+    phone: str | None
+    privacy_consent_version: str | None
+    privacy_consented_at: datetime | None
+    created_at: datetime
+    is_new: bool = False
+
+
+def _to_user(record: UserRecord, is_new: bool = False) -> User:
+    return User(
+        user_id=record.user_id, openid=record.openid, nickname=record.nickname,
+        avatar_url=record.avatar_url, member_level=record.member_level or "normal",
+        points=int(record.points or 0), phone=record.phone,
+        privacy_consent_version=record.privacy_consent_version,
+        privacy_consented_at=record.privacy_consented_at, created_at=record.created_at, is_new=is_new,
+    )
+
+
+class OpenidMismatch(Exception):
+    """The derived user_id already belongs to another openid (a hash collision): never merge them."""
+
+
+def upsert_on_login(user_id: str, openid: str, unionid: str | None, now: datetime) -> User:
+    """Create the user on first login, or stamp last_login_at; one UpdateItem either way.
+
+    Condition: the item is new, or it is this openid's. `created_at` and defaults are set only
+    when absent, so a returning user keeps their profile.
+    """
+    record = UserRecord(user_id)
+    actions = [
+        UserRecord.openid.set(openid),
+        UserRecord.last_login_at.set(now),
+        UserRecord.updated_at.set(now),
+        UserRecord.created_at.set(UserRecord.created_at | now),
+        UserRecord.member_level.set(UserRecord.member_level | "normal"),
+        UserRecord.points.set(UserRecord.points | 0),
+    ]
+    if unionid:
+        actions.append(UserRecord.unionid.set(unionid))
+    with condition_failure_as(OpenidMismatch):
+        record.update(actions=actions,
+                      condition=UserRecord.user_id.does_not_exist() | (UserRecord.openid == openid))
+    return _to_user(record, is_new=record.created_at == now)
+
+
+def get_user(user_id: str) -> User | None:
+    try:
+        return _to_user(UserRecord.get(user_id))
+    except UserRecord.DoesNotExist:
+        return None
+
+
+def update_profile(user_id: str, now: datetime, *, nickname: str | None = None,
+                   avatar_url: str | None = None, phone: str | None = None,
+                   phone_country_code: str | None = None,
+                   privacy_consent_version: str | None = None) -> User:
+    """Set the given fields on an existing user (condition: the user exists)."""
+    record = UserRecord(user_id)
+    actions = [UserRecord.updated_at.set(now)]
+    if nickname is not None:
+        actions.append(UserRecord.nickname.set(nickname))
+    if avatar_url is not None:
+        actions.append(UserRecord.avatar_url.set(avatar_url))
+    if phone is not None:
+        actions.append(UserRecord.phone.set(phone))
+        actions.append(UserRecord.phone_country_code.set(phone_country_code or "86"))
+    if privacy_consent_version is not None:
+        actions.append(UserRecord.privacy_consent_version.set(privacy_consent_version))
+        actions.append(UserRecord.privacy_consented_at.set(now))
+    with condition_failure_as(ConditionFailed):
+        record.update(actions=actions, condition=UserRecord.user_id.exists())
+    return _to_user(record)

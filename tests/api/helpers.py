@@ -1,0 +1,51 @@
+"""Small helpers for API tests on Chalice's test client."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def call(client, method: str, path: str, body: Any = None, token: str | None = None,
+         raw: bytes | str | None = None, headers: dict[str, str] | None = None):
+    """One HTTP call through the test client; returns (status, parsed JSON or None, headers)."""
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    response = getattr(client.http, method.lower())(path, headers=all_headers, body=payload)
+    parsed = json.loads(response.body) if response.body else None
+    return response.status_code, parsed, response.headers
+
+
+def log_in(client, code: str = "alice-1") -> tuple[str, dict]:
+    status, body, _ = call(client, "POST", "/v1/auth/login", {"code": code})
+    assert status == 200, body
+    return body["token"], body["user"]
+
+
+def assert_envelope(body: dict, code: str | None = None) -> None:
+    assert set(body) == {"Code", "Message", "Details"}, body
+    assert isinstance(body["Message"], str) and body["Message"]
+    assert isinstance(body["Details"], list)
+    if code is not None:
+        assert body["Code"] == code, body
+
+
+def sim_call(simulator, method: str, path: str, body: Any = None) -> Any:
+    """Drive the WeChat simulator's dev endpoints over HTTP, as a person would."""
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{simulator.base_url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read() or b"null")
+
+
+def sim_fault(simulator, endpoint: str, **fault: Any) -> None:
+    sim_call(simulator, "POST", "/__sim/faults", {"endpoint": endpoint, **fault})
+
+
+def sim_session_keys(simulator) -> list[str]:
+    items = sim_call(simulator, "GET", "/__sim/session-keys")["items"]
+    return [item["session_key"] if isinstance(item, dict) else item for item in items]

@@ -1,0 +1,103 @@
+"""Shared fixtures.
+
+Layers: tests/unit needs nothing; service/api/job tests run on moto (`aws` fixture) with the
+WeChat simulator over real HTTP (`wechat_sim`); integration and concurrency tests run on AWS's
+DynamoDB Local (`dynamodb_local`, started once per session); e2e tests run the whole stack.
+"""
+from __future__ import annotations
+
+import os
+
+# The environment is fixed before anything imports the app: table and queue names are read
+# at import time, and no test may reach a real AWS or WeChat endpoint.
+TEST_ENV = {
+    "STAGE": "test",
+    "TABLE_PREFIX": "test-",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "WECHAT_APPID": "wx_test_appid",
+    "WECHAT_SECRET": "test_app_secret_value",
+    "WECHAT_API_BASE": "http://127.0.0.1:9",  # replaced by the simulator's URL per test
+    "AUTH_TOKEN_SECRET": "test-token-secret-at-least-32-characters",
+    "ADMIN_USERNAME": "admin",
+    "ADMIN_PASSWORD": "admin-test-password",
+}
+for _name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE",
+              "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ.update(TEST_ENV)
+
+import moto  # noqa: E402  (must be imported before any botocore session is created)
+import pytest  # noqa: E402
+
+from chalicelib import queues, settings  # noqa: E402
+from chalicelib.services import access_token, wechat_clients  # noqa: E402
+from chalicelib.storage import schema  # noqa: E402
+
+
+def reset_process_caches() -> None:
+    """Forget everything a warm Lambda would keep between requests."""
+    settings.reset_settings_cache()
+    wechat_clients.reset_clients()
+    access_token.clear_memory_cache()
+    queues.reset_clients()
+    schema.reset_connections()
+
+
+@pytest.fixture
+def wechat_sim(monkeypatch):
+    """A fresh WeChat simulator on a free loopback port, and the app pointed at it."""
+    from local.wechat_sim import start_simulator
+
+    simulator = start_simulator(apps={TEST_ENV["WECHAT_APPID"]: TEST_ENV["WECHAT_SECRET"]})
+    monkeypatch.setenv("WECHAT_API_BASE", simulator.base_url)
+    reset_process_caches()
+    yield simulator
+    simulator.stop()
+    reset_process_caches()
+
+
+@pytest.fixture
+def aws():
+    """moto's in-memory AWS with every table and queue created."""
+    with moto.mock_aws():
+        reset_process_caches()
+        schema.create_all_tables()
+        queues.create_all_queues()
+        yield
+    reset_process_caches()
+
+
+@pytest.fixture
+def client(aws, wechat_sim):
+    """Chalice's own test client on the app, backed by moto and the simulator."""
+    from chalice.test import Client
+
+    from app import app
+
+    # stage "test" is not in .chalice/config.json, so the client adds no stage environment.
+    with Client(app, stage_name="test") as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint():
+    """AWS's DynamoDB Local, started once per test session on a free loopback port."""
+    from local.dynamodb_local import start_dynamodb
+
+    handle = start_dynamodb()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def dynamodb_local(dynamodb_local_endpoint, monkeypatch):
+    """Point storage at DynamoDB Local with fresh, empty tables for this test."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint.endpoint)
+    reset_process_caches()
+    schema.delete_all_tables()
+    schema.create_all_tables()
+    yield dynamodb_local_endpoint
+    reset_process_caches()
