@@ -37,13 +37,18 @@ from chalicelib.services import access_token, wechat_clients  # noqa: E402
 from chalicelib.storage import schema  # noqa: E402
 
 
-def reset_process_caches() -> None:
-    """Forget everything a warm Lambda would keep between requests."""
+def reset_process_caches(switching_endpoints: bool = False) -> None:
+    """Forget what a warm Lambda keeps between requests (settings, token cache, clients).
+
+    AWS clients are dropped only when a test switches endpoints (moto <-> DynamoDB Local):
+    building a botocore client costs ~0.15 s, most of a test's time if done every test.
+    """
     settings.reset_settings_cache()
     wechat_clients.reset_clients()
     access_token.clear_memory_cache()
-    queues.reset_clients()
-    schema.reset_connections()
+    if switching_endpoints:
+        queues.reset_clients()
+        schema.reset_connections()
 
 
 @pytest.fixture
@@ -59,15 +64,48 @@ def wechat_sim(monkeypatch):
     reset_process_caches()
 
 
-@pytest.fixture
-def aws():
-    """moto's in-memory AWS with every table and queue created."""
+@pytest.fixture(scope="session")
+def _moto_session():
+    """moto's in-memory AWS, with every table and queue, once per session (creating them per
+    test would cost most of each test's time)."""
     with moto.mock_aws():
-        reset_process_caches()
+        reset_process_caches(switching_endpoints=True)
         schema.create_all_tables()
         queues.create_all_queues()
         yield
+    reset_process_caches(switching_endpoints=True)
+
+
+@pytest.fixture
+def aws(_moto_session):
+    """moto, with every table emptied and every queue purged before the test."""
     reset_process_caches()
+    _empty_tables()
+    _purge_queues()
+    yield
+    reset_process_caches()
+
+
+def _empty_tables() -> None:
+    for model in schema.ALL_MODELS:
+        with model.batch_write() as batch:
+            for item in model.scan():
+                batch.delete(item)
+
+
+def _purge_queues() -> None:
+    # PurgeQueue is limited to once a minute per queue, so drain by receive + delete instead.
+    client = queues._client()
+    for spec in queues.ALL_QUEUES:
+        for name in (spec.name, spec.dead_letter_name):
+            url = client.get_queue_url(QueueName=name)["QueueUrl"]
+            for _ in range(100):
+                messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                  VisibilityTimeout=0).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture
@@ -96,8 +134,8 @@ def dynamodb_local_endpoint():
 def dynamodb_local(dynamodb_local_endpoint, monkeypatch):
     """Point storage at DynamoDB Local with fresh, empty tables for this test."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint.endpoint)
-    reset_process_caches()
+    reset_process_caches(switching_endpoints=True)
     schema.delete_all_tables()
     schema.create_all_tables()
     yield dynamodb_local_endpoint
-    reset_process_caches()
+    reset_process_caches(switching_endpoints=True)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
+from chalicelib import clock
 from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
 
 
@@ -19,7 +20,7 @@ class CredentialRecord(Model):
 
     name = UnicodeAttribute(hash_key=True)  # e.g. "wechat_access_token#<appid>"
     value = UnicodeAttribute()
-    expires_at = NumberAttribute()  # epoch seconds; also the TTL attribute
+    expires_at = TTLAttribute()
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,16 @@ def get_credential(name: str) -> Credential | None:
         record = CredentialRecord.get(name, consistent_read=True)
     except CredentialRecord.DoesNotExist:
         return None
-    return Credential(value=record.value, expires_at=int(record.expires_at))
+    return Credential(value=record.value, expires_at=int(record.expires_at.timestamp()))
 
 
 def put_credential_if_newer(name: str, value: str, expires_at: int) -> bool:
     """Store the credential unless a later-expiring one is already stored; True if stored."""
-    record = CredentialRecord(name, value=value, expires_at=expires_at)
+    record = CredentialRecord(name, value=value, expires_at=clock.from_epoch(expires_at))
     try:
         with condition_failure_as(ConditionFailed):
             record.save(condition=CredentialRecord.name.does_not_exist()
-                        | (CredentialRecord.expires_at < expires_at))
+                        | (CredentialRecord.expires_at < record.expires_at))
     except ConditionFailed:
         return False
     return True

@@ -1,15 +1,16 @@
 """Table `sessions`: one item per issued token, so a token can be revoked before it expires.
 
-Items expire through DynamoDB TTL on `expires_at` (epoch seconds); reads also check the time,
-since TTL deletes lazily.
+Items expire through DynamoDB TTL on `expires_at`; reads also check the time, since TTL
+deletes lazily (up to days later).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
+from chalicelib import clock
 from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
 
 
@@ -21,7 +22,7 @@ class SessionRecord(Model):
     subject = UnicodeAttribute()  # user_id or admin username
     role = UnicodeAttribute()
     issued_at = NumberAttribute()
-    expires_at = NumberAttribute()  # TTL attribute (epoch seconds)
+    expires_at = TTLAttribute()
     revoked_at = NumberAttribute(null=True)
     # WeChat's session_key, kept server-side only for decrypting wx.getUserInfo-style payloads.
     wechat_session_key = UnicodeAttribute(null=True)
@@ -39,7 +40,7 @@ class Session:
 def create_session(session_id: str, subject: str, role: str, issued_at: int, expires_at: int,
                    wechat_session_key: str | None = None) -> None:
     record = SessionRecord(session_id, subject=subject, role=role, issued_at=issued_at,
-                           expires_at=expires_at, wechat_session_key=wechat_session_key)
+                           expires_at=clock.from_epoch(expires_at), wechat_session_key=wechat_session_key)
     with condition_failure_as(ConditionFailed):
         record.save(condition=SessionRecord.session_id.does_not_exist())
 
@@ -50,7 +51,7 @@ def get_session(session_id: str) -> Session | None:
     except SessionRecord.DoesNotExist:
         return None
     return Session(session_id=record.session_id, subject=record.subject, role=record.role,
-                   expires_at=int(record.expires_at), revoked=record.revoked_at is not None)
+                   expires_at=int(record.expires_at.timestamp()), revoked=record.revoked_at is not None)
 
 
 def revoke_session(session_id: str, now_epoch: int) -> bool:
