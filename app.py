@@ -3,9 +3,12 @@ from chalice import Chalice
 
 from chalicelib import log
 from chalicelib.api import auth, me, openapi
+from chalicelib.jobs import maintenance, notifications
 
 app = Chalice(app_name="wechat-store")
 log.configure()
 
-for blueprint_module in (openapi, auth, me):
-    app.register_blueprint(blueprint_module.api.blueprint)
+for api_module in (openapi, auth, me):
+    app.register_blueprint(api_module.api.blueprint)
+for job_module in (notifications, maintenance):
+    app.register_blueprint(job_module.bp)

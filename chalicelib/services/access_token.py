@@ -31,18 +31,18 @@ def _credential_name() -> str:
     return f"wechat_access_token#{get_settings().wechat_appid}"
 
 
-def _fresh(credential: credentials.Credential | None) -> bool:
-    return credential is not None and credential.expires_at - REFRESH_MARGIN_SECONDS > clock.epoch_seconds()
+def _fresh(credential: credentials.Credential | None, min_remaining_seconds: int) -> bool:
+    return credential is not None and credential.expires_at - min_remaining_seconds > clock.epoch_seconds()
 
 
-def get_access_token(force_refresh: bool = False) -> str:
+def get_access_token(force_refresh: bool = False, min_remaining_seconds: int = REFRESH_MARGIN_SECONDS) -> str:
     name = _credential_name()
     with _lock:
         cached = _memory.get(name)
-        if not force_refresh and _fresh(cached):
+        if not force_refresh and _fresh(cached, min_remaining_seconds):
             return cached.value
         stored = None if force_refresh else credentials.get_credential(name)
-        if not _fresh(stored):
+        if not _fresh(stored, min_remaining_seconds):
             with wechat_failures_as_app_errors("access token"):
                 token = open_api().fetch_stable_token(force_refresh=force_refresh)
             stored = credentials.Credential(token.value, clock.epoch_seconds() + token.expires_in)

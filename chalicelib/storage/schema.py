@@ -5,10 +5,12 @@ from pynamodb.models import Model
 
 from chalicelib.storage.admins import AdminRecord
 from chalicelib.storage.credentials import CredentialRecord
+from chalicelib.storage.idempotency import IdempotencyRecord
 from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.users import UserRecord
 
-ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord)
+ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
+                                       IdempotencyRecord)
 
 def create_all_tables() -> list[str]:
     """Create missing tables (on-demand billing; PynamoDB switches on TTL for models with a

@@ -1,0 +1,17 @@
+"""The notifications queue consumer."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib import queues
+from chalicelib.schemas.messages import SubscribeMessageJob
+from chalicelib.services import notifications
+
+bp = Blueprint(__name__)
+
+
+# batch_size=1: a failing message is retried (and dead-lettered) alone, without replaying others.
+@bp.on_sqs_message(queue=queues.NOTIFICATIONS.name, batch_size=1)
+def deliver_notifications(event) -> None:
+    for record in event:
+        notifications.deliver_subscribe_message(SubscribeMessageJob.model_validate_json(record.body))

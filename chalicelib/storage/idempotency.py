@@ -1,0 +1,68 @@
+"""Table `idempotency`: at-most-once processing of messages and callbacks by a natural key.
+
+Modelled on Powertools' idempotency: a key is claimed IN_PROGRESS with a lease, then marked
+COMPLETED (kept until its TTL), or released on failure so a retry can claim it again. A lease
+that outlives a crashed worker expires and can be taken over.
+
+    claim(key) -> CLAIMED | ALREADY_DONE | BUSY
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import Enum
+
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+
+
+class IdempotencyRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("idempotency")
+
+    key = UnicodeAttribute(hash_key=True)  # e.g. "notification#order_paid#o123"
+    status = UnicodeAttribute()
+    lease_expires_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()
+
+
+class Claim(Enum):
+    CLAIMED = "claimed"
+    ALREADY_DONE = "already_done"
+    BUSY = "busy"  # another worker holds an unexpired lease
+
+
+def claim(key: str, now: datetime, lease: timedelta, keep_for: timedelta) -> Claim:
+    """Claim `key` for processing. Condition: absent, or an IN_PROGRESS lease that has expired."""
+    record = IdempotencyRecord(key, status=IN_PROGRESS, lease_expires_at=now + lease, expires_at=now + keep_for)
+    try:
+        with condition_failure_as(ConditionFailed):
+            record.save(condition=IdempotencyRecord.key.does_not_exist()
+                        | ((IdempotencyRecord.status == IN_PROGRESS) & (IdempotencyRecord.lease_expires_at < now)))
+        return Claim.CLAIMED
+    except ConditionFailed:
+        try:
+            existing = IdempotencyRecord.get(key, consistent_read=True)
+        except IdempotencyRecord.DoesNotExist:  # released in between: let the caller retry later
+            return Claim.BUSY
+        return Claim.ALREADY_DONE if existing.status == COMPLETED else Claim.BUSY
+
+
+def complete(key: str) -> None:
+    """Mark a claimed key done. Condition: it is ours (IN_PROGRESS)."""
+    with condition_failure_as(ConditionFailed):
+        IdempotencyRecord(key).update(actions=[IdempotencyRecord.status.set(COMPLETED)],
+                                      condition=IdempotencyRecord.status == IN_PROGRESS)
+
+
+def release(key: str) -> None:
+    """Give a claimed key back after a failure, so a retry can claim it. Condition: IN_PROGRESS."""
+    try:
+        with condition_failure_as(ConditionFailed):
+            IdempotencyRecord(key).delete(condition=IdempotencyRecord.status == IN_PROGRESS)
+    except ConditionFailed:
+        pass
