@@ -4,13 +4,14 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.storage.admins import AdminRecord
+from chalicelib.storage.catalog import CategoryRecord, ProductRecord, SkuRecord
 from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.idempotency import IdempotencyRecord
 from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.users import UserRecord
 
 ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
-                                       IdempotencyRecord)
+                                       IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord)
 
 def create_all_tables() -> list[str]:
     """Create missing tables (on-demand billing; PynamoDB switches on TTL for models with a
