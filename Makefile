@@ -21,7 +21,7 @@ run: $(STAMP)
 ## make test: every test (unit, moto, DynamoDB Local, end to end)
 test: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
-	$(PY) -m pytest
+	REQUIRE_DYNAMODB_LOCAL=1 $(PY) -m pytest
 
 ## make tables: create every table and queue at the configured endpoints, and the first admin
 tables: $(STAMP)

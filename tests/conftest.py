@@ -126,6 +126,9 @@ def dynamodb_local_endpoint():
     from local.dynamodb_local import start_dynamodb
 
     handle = start_dynamodb()
+    if os.environ.get("REQUIRE_DYNAMODB_LOCAL") == "1" and handle.engine != "dynamodb-local":
+        handle.stop()
+        pytest.fail(f"DynamoDB Local is required (make test) but the engine is {handle.engine}")
     yield handle
     handle.stop()
 
