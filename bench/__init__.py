@@ -1,0 +1,12 @@
+"""Benchmarks: cold start, DynamoDB calls and capacity per request, and the engine floor.
+
+    python -m bench          # or `make bench`; writes bench/results/*.json and README.md
+
+Modules: `env` (the environment the app needs), `stats` (percentiles), `cold_start`,
+`capacity` (a reusable botocore hook that meters DynamoDB calls), `theoretical` (capacity
+units from item sizes), `request_cost`, `engine_floor`, `report`.
+"""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -1,0 +1,93 @@
+"""python -m bench: cold start, per-request DynamoDB cost and the engine floor -> bench/results/.
+
+Order matters: cold start first, before DynamoDB Local's JVM starts and competes for the CPU;
+then DynamoDB Local once, for the engine floor (which also warms the JVM) and the requests.
+"""
+from bench import env
+
+env.apply_base()  # before anything imports chalicelib or app: table names are read at import time
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from importlib import metadata  # noqa: E402
+
+from bench import ROOT, cold_start, engine_floor, report, request_cost  # noqa: E402
+
+LIBRARIES = ("boto3", "botocore", "pynamodb", "chalice", "pydantic")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _load() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def _meta(engine: str, seconds: float, load_before: float | None) -> dict:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(terse=True),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "load_before": load_before,
+        "load_after": _load(),
+        "dynamodb_engine": engine,
+        "versions": {name: metadata.version(name) for name in LIBRARIES},
+        "bench_seconds": round(seconds, 1),
+    }
+
+
+def _step(message: str) -> None:
+    print(f"bench: {message}", flush=True)
+
+
+def _measure_on_dynamodb(requests: int) -> tuple[str, dict, dict]:
+    from local.dynamodb_local import start_dynamodb
+
+    _step("starting DynamoDB on 127.0.0.1")
+    handle = start_dynamodb()
+    try:
+        _step(f"engine floor on {handle.engine} ({handle.endpoint})")
+        floor = engine_floor.run(handle.endpoint)
+        _step(f"per-request cost: {requests} requests per scenario")
+        cost = request_cost.run(handle.endpoint, n=requests)
+    finally:
+        handle.stop()
+    return handle.engine, floor, cost
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--cold-runs", type=int, default=cold_start.RUNS, help="subprocesses per command")
+    parser.add_argument("--requests", type=int, default=request_cost.N_REQUESTS, help="requests per scenario")
+    args = parser.parse_args(argv)
+    if args.cold_runs < 1 or args.requests < 1:
+        parser.error("--cold-runs and --requests must be at least 1")
+    started, load_before = time.perf_counter(), _load()
+    _step(f"cold start: {args.cold_runs} runs of each command")
+    cold = cold_start.run(args.cold_runs)
+    engine, floor, cost = _measure_on_dynamodb(args.requests)
+    results = {"meta": _meta(engine, time.perf_counter() - started, load_before),
+               "cold_start": cold, "request_cost": cost, "engine_floor": floor}
+    for path in report.write(results):
+        _step(f"wrote {path.relative_to(ROOT)}")
+    print(report.markdown(results), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
