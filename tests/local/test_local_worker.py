@@ -51,9 +51,10 @@ def make_app(queue_name: str, calls: list, fail: bool = False) -> Chalice:
 
     @app.on_sqs_message(queue=queue_name, batch_size=5)
     def consume(event):
-        calls.append(("sqs", event.to_dict(), [record.body for record in event]))
-        if fail:
-            raise RuntimeError("handler failed on purpose")
+        bodies = [record.body for record in event]
+        calls.append(("sqs", event.to_dict(), bodies))
+        if fail:  # like pydantic, quote the input on later lines of the message
+            raise RuntimeError(f"handler failed on purpose\n  input_value={bodies}")
 
     @app.schedule("rate(1 minute)")
     def tick(event):
@@ -105,6 +106,7 @@ def test_failed_batch_is_left_for_retry_and_logged_as_one_json_line(sqs, capsys)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     failure = [line for line in lines if line["message"].startswith("sqs handler failed")]
     assert len(failure) == 1 and failure[0]["level"] == "ERROR" and failure[0]["handler"] == "consume"
+    assert failure[0]["error"] == "RuntimeError: handler failed on purpose" and "consume" in failure[0]["stack"]
     assert "poison" not in json.dumps(failure[0])  # message bodies are never logged
 
 
