@@ -1,0 +1,78 @@
+"""End to end on the running local stack: the API, the worker, SQS and the WeChat simulator,
+all as separate processes talking HTTP on loopback."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+import pytest
+
+from chalicelib.schemas.messages import SubscribeMessageJob
+from local.stack import LocalStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.dynamodb_local]
+
+
+def http(method: str, url: str, body=None, token: str | None = None, raw: bytes | None = None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with LocalStack() as running:
+        yield running
+
+
+def test_the_demo_flow_login_me_and_profile_works_over_http(stack):
+    status, login = http("POST", f"{stack.api_url}/v1/auth/login", {"code": "erin-1"})
+    assert status == 200, login
+    status, me = http("PATCH", f"{stack.api_url}/v1/me", {"nickname": "小鲜"}, token=login["token"])
+    assert status == 200 and me["nickname"] == "小鲜"
+    status, me = http("POST", f"{stack.api_url}/v1/me/phone", {"code": "phone-13800138000"}, token=login["token"])
+    assert status == 200 and me["phone_masked"] == "138****8000"
+
+
+def test_bad_requests_get_the_envelope_over_http(stack):
+    status, body = http("POST", f"{stack.api_url}/v1/auth/login", raw=b"{not json")
+    assert status == 400 and body["Code"] == "invalid_json"
+    status, body = http("POST", f"{stack.api_url}/v1/auth/login", {"code": "never-issued!"})
+    assert status == 400 and body["Details"][0]["field"] == "code"
+    status, body = http("GET", f"{stack.api_url}/v1/me", token="v1.forged.token")
+    assert status == 401 and body["Code"] == "invalid_token"
+
+
+def test_the_worker_delivers_a_queued_subscribe_message_once(stack):
+    status, login = http("POST", f"{stack.api_url}/v1/auth/login", {"code": "frank-1"})
+    assert status == 200
+    sqs = boto3.client("sqs", endpoint_url=stack.sqs_endpoint, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    queue_url = sqs.get_queue_url(QueueName=f"{stack.env['TABLE_PREFIX']}notifications")["QueueUrl"]
+    job = SubscribeMessageJob(message_key="e2e#1", user_id=login["user"]["user_id"], template_id="tmpl-e2e",
+                              data={"thing1": {"value": "订单已发货"}})
+    for _ in range(2):  # a duplicate, as SQS may deliver
+        sqs.send_message(QueueUrl=queue_url, MessageBody=job.model_dump_json())
+    deadline = time.monotonic() + 30
+    messages: list = []
+    while time.monotonic() < deadline:
+        messages = http("GET", f"{stack.wechat_sim_url}/__sim/messages")[1]["items"]
+        remaining = int(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+                        ["ApproximateNumberOfMessages"])
+        if messages and remaining == 0:
+            break
+        time.sleep(0.5)
+    time.sleep(2)  # give a wrongly repeated delivery the chance to show up
+    messages = http("GET", f"{stack.wechat_sim_url}/__sim/messages")[1]["items"]
+    assert [m["template_id"] for m in messages] == ["tmpl-e2e"]
