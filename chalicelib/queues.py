@@ -14,6 +14,9 @@ from typing import Any
 from chalicelib.settings import table_prefix_from_env
 
 
+MAX_DELAY_SECONDS = 900  # SQS's limit
+
+
 @dataclass(frozen=True)
 class QueueSpec:
     base: str
@@ -33,7 +36,11 @@ class QueueSpec:
 # never slows a request.
 NOTIFICATIONS = QueueSpec("notifications")
 
-ALL_QUEUES: tuple[QueueSpec, ...] = (NOTIFICATIONS,)
+# One delayed message per unpaid order, due at its payment deadline (SQS delays at most
+# 15 minutes, so a longer wait is re-queued in steps); a scheduled sweep is the safety net.
+ORDER_TIMERS = QueueSpec("order-timers")
+
+ALL_QUEUES: tuple[QueueSpec, ...] = (NOTIFICATIONS, ORDER_TIMERS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,7 +58,7 @@ def queue_url(spec_name: str) -> str:
 def send_message(spec: QueueSpec, body: dict[str, Any], delay_seconds: int = 0) -> str:
     """Enqueue one JSON message; returns its SQS message id."""
     response = _client().send_message(QueueUrl=queue_url(spec.name), MessageBody=json.dumps(body, ensure_ascii=False),
-                                      DelaySeconds=max(0, min(900, int(delay_seconds))))
+                                      DelaySeconds=max(0, min(MAX_DELAY_SECONDS, int(delay_seconds))))
     return response["MessageId"]
 
 

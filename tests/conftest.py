@@ -94,18 +94,14 @@ def _empty_tables() -> None:
 
 
 def _purge_queues() -> None:
-    # PurgeQueue is limited to once a minute per queue, so drain by receive + delete instead.
+    """Recreate every queue: draining would miss delayed messages (order timers), and
+    PurgeQueue is limited to once a minute per queue. moto allows the quick re-create."""
     client = queues._client()
     for spec in queues.ALL_QUEUES:
         for name in (spec.name, spec.dead_letter_name):
-            url = client.get_queue_url(QueueName=name)["QueueUrl"]
-            for _ in range(100):
-                messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                                  VisibilityTimeout=0).get("Messages", [])
-                if not messages:
-                    break
-                for message in messages:
-                    client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            client.delete_queue(QueueUrl=client.get_queue_url(QueueName=name)["QueueUrl"])
+    queues.queue_url.cache_clear()
+    queues.create_all_queues()
 
 
 @pytest.fixture

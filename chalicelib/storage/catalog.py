@@ -1,87 +1,206 @@
-"""Tables `categories`, `products` and `skus`: the catalog (SPU/SKU) and each SKU's stock counters.
+"""Catalog writes: a product, its SKUs and its listing items change together, in ONE TransactWrite.
 
-Stock counters live on the SKU item (API.md, "Stock counters"), so reserving stock and putting
-an order can be one TransactWrite: at all times
-`stock_in == available + allocated + reserved + sold`.
+Tables: `categories` (storage/categories.py), `products` (products.py), `skus` (skus.py, with
+the stock counters of API.md), `product_listings` (listings.py). The record classes are
+re-exported here, where other modules have always imported them from.
+
+Every write that changes what a listing shows (create, price, on_sale, category, name,
+keywords, sales count) reads the product consistently, derives its new listing items, and
+commits product + SKU + listing puts + stale-listing deletes in one transaction conditioned on
+the product's `version` being the one it read. A concurrent writer makes the condition fail;
+the write is then re-read and retried, so the listing always agrees with the product. The
+caps (50 SKUs, 3 category levels, 45 tokens) keep every such transaction within DynamoDB's
+100 items, so there is no batch fallback that could leave a listing half-written.
 """
 from __future__ import annotations
 
+import dataclasses
+import random
+import time
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Callable
 
-from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
-                                 UnicodeAttribute, UTCDateTimeAttribute)
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+from chalicelib import clock
+from chalicelib.storage.base import ConditionFailed, condition_failure_as
+from chalicelib.storage.categories import CategoryRecord, create_category  # noqa: F401  (re-exported)
+from chalicelib.storage.listings import ListingRecord, listed_facets, listing_key, listing_records
+from chalicelib.storage.products import (Product, ProductMissing, ProductRecord, SkuEntry, get_product,  # noqa: F401
+                                         to_record, update_actions, version_is)
+from chalicelib.storage.skus import (NewSku, SkuMissing, SkuRecord, get_sku, new_sku_record,  # noqa: F401
+                                     sku_belongs_to, sku_update_actions, update_sku_fields)
 
-
-class CategoryRecord(Model):
-    class Meta(TableMeta):
-        table_name = table_name("categories")
-
-    category_id = UnicodeAttribute(hash_key=True)
-    name = UnicodeAttribute()
-    parent_id = UnicodeAttribute(null=True)
-    level = NumberAttribute()  # 1, 2 or 3
-    sort_order = NumberAttribute(default=0)
-
-
-class ProductRecord(Model):
-    class Meta(TableMeta):
-        table_name = table_name("products")
-
-    product_id = UnicodeAttribute(hash_key=True)
-    name = UnicodeAttribute()
-    category_id = UnicodeAttribute()
-    category_path = ListAttribute(of=UnicodeAttribute, default=list)  # ancestors, root first, self last
-    description = UnicodeAttribute(null=True)
-    images = ListAttribute(of=UnicodeAttribute, default=list)
-    keywords = ListAttribute(of=UnicodeAttribute, default=list)
-    virtual = BooleanAttribute(default=False)  # no shipping (gift cards, vouchers)
-    on_sale = BooleanAttribute(default=True)
-    sales_count = NumberAttribute(default=0)
-    created_at = UTCDateTimeAttribute()
+MAX_SKUS = 50
+MAX_TRANSACTION_ITEMS = 100
+MAX_ATTEMPTS = 20
+_KIND_ORDER = {"delete": 0, "save": 1, "update": 2}  # PynamoDB sends deletes, puts, then updates
+LISTED_SKU_FIELDS = frozenset({"price_fen", "market_price_fen", "on_sale"})
 
 
-class SkuRecord(Model):
-    class Meta(TableMeta):
-        table_name = table_name("skus")
-
-    sku_id = UnicodeAttribute(hash_key=True)
-    product_id = UnicodeAttribute()
-    specs = MapAttribute(default=dict)  # e.g. {"weight": "5斤"}
-    price_fen = NumberAttribute()
-    market_price_fen = NumberAttribute(null=True)
-    low_stock_threshold = NumberAttribute(default=0)
-    on_sale = BooleanAttribute(default=True)
-    available = NumberAttribute(default=0)
-    allocated = NumberAttribute(default=0)
-    reserved = NumberAttribute(default=0)
-    sold = NumberAttribute(default=0)
-    stock_in = NumberAttribute(default=0)
+class ConcurrentUpdate(Exception):
+    """Other writers kept changing the product; gave up after MAX_ATTEMPTS."""
 
 
-def create_category(category_id: str, name: str, parent_id: str | None, level: int, sort_order: int = 0) -> None:
-    record = CategoryRecord(category_id, name=name, parent_id=parent_id, level=level, sort_order=sort_order)
-    with condition_failure_as(ConditionFailed):
-        record.save(condition=CategoryRecord.category_id.does_not_exist())
+class _VersionChanged(Exception):
+    """Someone wrote the product after we read it: read again and retry."""
 
+
+@dataclass(frozen=True)
+class _Write:
+    kind: str  # "save", "update" or "delete"
+    model: Model
+    condition: Any = None
+    actions: list | None = None
+    on_failure: Exception | None = None  # raised when this item's condition fails
+
+
+def _transact(writes: list[_Write]) -> None:
+    writes = sorted(writes, key=lambda write: _KIND_ORDER[write.kind])  # reasons come back in this order
+    if len(writes) > MAX_TRANSACTION_ITEMS:  # the caps above make this unreachable; fail loudly if not
+        raise RuntimeError(f"a catalog write needs {len(writes)} transaction items")
+    try:
+        with TransactWrite(connection=ProductRecord._get_connection().connection) as transaction:
+            for write in writes:
+                if write.kind == "save":
+                    transaction.save(write.model, condition=write.condition)
+                elif write.kind == "update":
+                    transaction.update(write.model, actions=write.actions, condition=write.condition)
+                else:
+                    transaction.delete(write.model, condition=write.condition)
+    except TransactWriteError as error:
+        reasons = error.cancellation_reasons or []
+        failed = [write for write, reason in zip(writes, reasons)
+                  if reason is not None and reason.code == "ConditionalCheckFailed"]
+        for write in failed:  # a definite answer (SKU exists, SKU missing) beats a retry
+            if write.on_failure is not None and not isinstance(write.on_failure, _VersionChanged):
+                raise write.on_failure from None
+        if failed or any(reason is not None and reason.code == "TransactionConflict" for reason in reasons):
+            raise _VersionChanged() from None
+        raise
+
+
+def _listing_writes(old: Product, new: Product) -> list[_Write]:
+    """Put every listing item of `new`; delete those of `old` that `new` no longer has."""
+    stale = set(old.listed_facets) - set(new.listed_facets)
+    return ([_Write("save", record) for record in listing_records(new)]
+            + [_Write("delete", ListingRecord(facet, listing_key(old))) for facet in sorted(stale)])
+
+
+def _change_product(product_id: str, change: Callable[[Product], tuple[Product, list[_Write]]],
+                    now: datetime) -> Product:
+    """Read, change, commit with the version condition; on a concurrent write, read again."""
+    for attempt in range(MAX_ATTEMPTS):
+        current = get_product(product_id, consistent=True)
+        changed, extra_writes = change(current)
+        new = dataclasses.replace(changed, version=current.version + 1)
+        new = dataclasses.replace(new, listed_facets=tuple(listed_facets(new)))
+        product_write = _Write("update", ProductRecord(product_id), condition=version_is(current.version),
+                               actions=update_actions(new, now), on_failure=_VersionChanged())
+        try:
+            _transact([product_write, *extra_writes, *_listing_writes(current, new)])
+            return new
+        except _VersionChanged:
+            time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))  # jittered backoff, at most ~0.3 s
+    raise ConcurrentUpdate(product_id)
+
+
+# ----------------------------------------------------------------------------------- creates
 
 def create_product(product_id: str, *, name: str, category_path: list[str], description: str | None,
-                   images: list[str], keywords: list[str], virtual: bool, now: datetime) -> None:
-    record = ProductRecord(product_id, name=name, category_id=category_path[-1], category_path=category_path,
-                           description=description, images=images, keywords=keywords, virtual=virtual,
-                           on_sale=True, sales_count=0, created_at=now)
+                   images: list[str], keywords: list[str], virtual: bool, now: datetime,
+                   video_url: str | None = None, sales_count: int = 0, on_sale: bool = True) -> Product:
+    """A product without SKUs yet (listed once create_sku gives it one). ConditionFailed if the id exists."""
+    product = Product(product_id=product_id, name=name, category_path=tuple(category_path), description=description,
+                      images=tuple(images), video_url=video_url, keywords=tuple(keywords), virtual=virtual,
+                      on_sale=on_sale, sales_count=sales_count, created_at=now)
     with condition_failure_as(ConditionFailed):
-        record.save(condition=ProductRecord.product_id.does_not_exist())
+        to_record(product, updated_at=now).save(condition=ProductRecord.product_id.does_not_exist())
+    return product
 
 
 def create_sku(sku_id: str, *, product_id: str, specs: dict[str, str], price_fen: int, stock: int,
-               low_stock_threshold: int = 0, market_price_fen: int | None = None) -> None:
-    """A new SKU starts with all its stock available: stock_in == available == stock."""
-    record = SkuRecord(sku_id, product_id=product_id, specs=specs, price_fen=price_fen,
-                       market_price_fen=market_price_fen, low_stock_threshold=low_stock_threshold,
-                       available=stock, allocated=0, reserved=0, sold=0, stock_in=stock)
-    with condition_failure_as(ConditionFailed):
-        record.save(condition=SkuRecord.sku_id.does_not_exist())
+               low_stock_threshold: int = 0, market_price_fen: int | None = None, now: datetime | None = None) -> None:
+    """Add a SKU to an existing product (ProductMissing if none) and re-list the product.
+    A new SKU starts with all its stock available. ConditionFailed if the SKU id exists."""
+    record = new_sku_record(sku_id, product_id=product_id, specs=specs, price_fen=price_fen, stock=stock,
+                            low_stock_threshold=low_stock_threshold, market_price_fen=market_price_fen)
 
+    def add(product: Product) -> tuple[Product, list[_Write]]:
+        if any(entry.sku_id == sku_id for entry in product.skus):
+            raise ConditionFailed(sku_id)
+        if len(product.skus) >= MAX_SKUS:
+            raise ValueError(f"a product has at most {MAX_SKUS} SKUs")
+        entry = SkuEntry(sku_id, price_fen, market_price_fen, True)
+        write = _Write("save", record, condition=SkuRecord.sku_id.does_not_exist(), on_failure=ConditionFailed(sku_id))
+        return dataclasses.replace(product, skus=(*product.skus, entry)), [write]
+
+    _change_product(product_id, add, now or clock.now())
+
+
+def create_product_with_skus(product: Product, skus: list[NewSku], now: datetime) -> Product:
+    """A product, its SKUs (1-50) and its listing items, all or nothing. ConditionFailed if an id exists."""
+    if not 1 <= len(skus) <= MAX_SKUS:
+        raise ValueError(f"a product has 1 to {MAX_SKUS} SKUs")
+    entries = tuple(SkuEntry(sku.sku_id, sku.price_fen, sku.market_price_fen, sku.on_sale) for sku in skus)
+    product = dataclasses.replace(product, skus=entries, version=1)
+    product = dataclasses.replace(product, listed_facets=tuple(listed_facets(product)))
+    exists = ConditionFailed(product.product_id)
+    writes = [_Write("save", to_record(product, updated_at=now), condition=ProductRecord.product_id.does_not_exist(),
+                     on_failure=exists)]
+    writes += [_Write("save", _sku_record(product.product_id, sku), condition=SkuRecord.sku_id.does_not_exist(),
+                      on_failure=ConditionFailed(sku.sku_id)) for sku in skus]
+    writes += [_Write("save", record) for record in listing_records(product)]
+    try:
+        _transact(writes)
+    except _VersionChanged:  # a transaction conflict on brand-new ids: someone is creating the same ids
+        raise exists from None
+    return product
+
+
+def _sku_record(product_id: str, sku: NewSku) -> SkuRecord:
+    return new_sku_record(sku.sku_id, product_id=product_id, specs=sku.specs, price_fen=sku.price_fen, stock=sku.stock,
+                          low_stock_threshold=sku.low_stock_threshold, market_price_fen=sku.market_price_fen,
+                          on_sale=sku.on_sale)
+
+
+# ----------------------------------------------------------------------------------- updates
+
+def update_product(product_id: str, changes: dict[str, Any], now: datetime) -> Product:
+    """Change product fields (names as on Product; a category move passes `category_path`)."""
+    return _change_product(product_id, lambda product: (dataclasses.replace(product, **changes), []), now)
+
+
+def add_sales(product_id: str, quantity: int, now: datetime) -> Product:
+    """Count units sold (payment calls this): re-keys the product's `sales_key` listings.
+    Every call rewrites all the product's listing items, so callers should add up sales per
+    product (e.g. per queue batch) rather than call it once per order line."""
+    return update_product_sales(product_id, lambda count: count + quantity, now)
+
+
+def update_product_sales(product_id: str, new_count: Callable[[int], int], now: datetime) -> Product:
+    return _change_product(
+        product_id, lambda product: (dataclasses.replace(product, sales_count=new_count(product.sales_count)), []), now)
+
+
+def update_sku(sku_id: str, changes: dict[str, Any], now: datetime) -> None:
+    """Change SKU fields. Price, market price and on_sale show in listings: they go through the
+    product's versioned transaction; specs and the threshold are one conditional UpdateItem.
+    SkuMissing if the SKU does not exist."""
+    product_id = get_sku(sku_id, consistent=True).product_id
+    listed = {name: value for name, value in changes.items() if name in LISTED_SKU_FIELDS}
+    if not listed:
+        update_sku_fields(sku_id, product_id, changes)
+        return
+
+    def change(product: Product) -> tuple[Product, list[_Write]]:
+        entries = tuple(dataclasses.replace(entry, **listed) if entry.sku_id == sku_id else entry
+                        for entry in product.skus)
+        write = _Write("update", SkuRecord(sku_id), condition=sku_belongs_to(product_id),
+                       actions=sku_update_actions(changes), on_failure=SkuMissing(sku_id))
+        return dataclasses.replace(product, skus=entries), [write]
+
+    _change_product(product_id, change, now)

@@ -3,15 +3,24 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.storage.addresses import AddressRecord
 from chalicelib.storage.admins import AdminRecord
-from chalicelib.storage.catalog import CategoryRecord, ProductRecord, SkuRecord
+from chalicelib.storage.categories import CategoryRecord
 from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.idempotency import IdempotencyRecord
+from chalicelib.storage.listings import ListingRecord
+from chalicelib.storage.orders import OrderRecord
+from chalicelib.storage.products import ProductRecord
 from chalicelib.storage.sessions import SessionRecord
+from chalicelib.storage.skus import SkuRecord
+from chalicelib.storage.stores import StoreRecord
 from chalicelib.storage.users import UserRecord
 
 ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
-                                       IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord)
+                                       IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord,
+                                       ListingRecord, StoreRecord,
+                                       AddressRecord, OrderRecord)
+
 
 def create_all_tables() -> list[str]:
     """Create missing tables (on-demand billing; PynamoDB switches on TTL for models with a

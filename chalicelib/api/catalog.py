@@ -1,0 +1,33 @@
+"""Public catalog reads (no token): categories, products and search, a product page, stores."""
+from __future__ import annotations
+
+from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.schemas.catalog import (CategoryTree, ListQuery, ProductDetail, ProductListQuery, ProductPage,
+                                        StorePage)
+from chalicelib.services import catalog
+
+api = ApiBlueprint(__name__, tag="catalog")
+
+
+@api.route("GET", "/v1/categories", auth=None, response=CategoryTree,
+           summary="The category tree, 3 levels, each level in display order")
+def list_categories(request: ApiRequest) -> CategoryTree:
+    return catalog.category_tree()
+
+
+@api.route("GET", "/v1/products", auth=None, query=ProductListQuery, response=ProductPage, errors=(400,),
+           summary="List or search on-sale products: category (with descendants), q, price range, sort, cursor")
+def list_products(request: ApiRequest) -> ProductPage:
+    return catalog.list_products(request.query)
+
+
+@api.route("GET", "/v1/products/{product_id}", auth=None, response=ProductDetail, errors=(404,),
+           summary="A product with its SKUs and their stock_status (in_stock / low / sold_out)")
+def get_product(request: ApiRequest) -> ProductDetail:
+    return catalog.product_detail(request.params["product_id"])
+
+
+@api.route("GET", "/v1/stores", auth=None, query=ListQuery, response=StorePage, errors=(400,),
+           summary="Pickup stores: name, address, opening hours")
+def list_stores(request: ApiRequest) -> StorePage:
+    return catalog.list_stores(request.query.limit, request.query.cursor)

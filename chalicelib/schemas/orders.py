@@ -1,0 +1,99 @@
+"""Checkout preview and orders: request bodies and the order document (API.md "Amounts")."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from chalicelib.domain.pricing import MAX_LINE_QUANTITY, MAX_LINES
+from chalicelib.schemas.common import QueryModel, RequestModel, ResponseModel
+
+OrderStatusName = Literal["pending_payment", "paid", "shipped", "completed", "cancelled", "refunded"]
+Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class ItemIn(RequestModel):
+    sku_id: str = Id
+    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY, description=f"1..{MAX_LINE_QUANTITY} per line")
+
+
+class CheckoutBody(RequestModel):
+    items: list[ItemIn] | None = Field(default=None, min_length=1, max_length=MAX_LINES,
+                                       description="omit to check out the selected cart lines")
+    address_id: str | None = Field(default=None, min_length=1, max_length=64)
+    delivery_method: Literal["express", "pickup", "none"] | None = Field(
+        default=None, description="default: express for physical goods, none for virtual-only orders")
+    store_id: str | None = Field(default=None, min_length=1, max_length=64)
+    coupon_ids: list[str] | None = Field(default=None, max_length=10)
+    points: int | None = Field(default=None, ge=0)
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_sku(cls, items: list[ItemIn] | None) -> list[ItemIn] | None:
+        if items is not None and len({item.sku_id for item in items}) != len(items):
+            raise ValueError("each sku_id may appear once; add up the quantities")
+        return items
+
+
+class PlaceOrderBody(CheckoutBody):
+    checkout_token: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                                description="client-made UUID; replaying it returns the same order")
+
+
+class LineOut(ResponseModel):
+    sku_id: str
+    product_id: str
+    name: str
+    specs: dict[str, str]
+    price_fen: int
+    quantity: int
+    subtotal_fen: int
+    discount_fen: int
+    payable_fen: int
+
+
+class AdjustmentOut(ResponseModel):
+    kind: str
+    code: str
+    amount_fen: int
+    description: str
+
+
+class QuoteOut(ResponseModel):
+    lines: list[LineOut]
+    goods_fen: int
+    discount_fen: int
+    delivery_fee_fen: int
+    payable_fen: int
+    adjustments: list[AdjustmentOut]
+    delivery_method: Literal["express", "pickup", "none"]
+
+
+class ShipmentOut(ResponseModel):
+    carrier: str
+    tracking_no: str
+    shipped_at: str
+
+
+class OrderOut(QuoteOut):
+    order_id: str
+    out_trade_no: str
+    status: OrderStatusName
+    created_at: str
+    pay_deadline: str
+    paid_at: str | None
+    cancelled_at: str | None
+    address: dict[str, Any] | None
+    store_id: str | None
+    shipment: ShipmentOut | None
+
+
+class OrderList(ResponseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class OrderListQuery(QueryModel):
+    status: OrderStatusName | None = None
+    limit: int = Field(default=20, ge=1, le=50)
+    cursor: str | None = Field(default=None, max_length=2048)

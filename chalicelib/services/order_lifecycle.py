@@ -1,0 +1,167 @@
+"""What happens to an order after it is placed: cancel, time out, ship, confirm receipt.
+
+Every change goes through the state machine (domain/order_status.py) and is applied with a
+conditional write on the expected status; a repeated action answers the order unchanged.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Callable
+
+from chalicelib import clock, queues
+from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_applied, next_status
+from chalicelib.errors import NotFound
+from chalicelib.log import get_logger
+from chalicelib.schemas.timers import OrderTimer
+from chalicelib.settings import get_settings
+from chalicelib.storage import orders, transactions
+from chalicelib.storage.base import ConditionFailed
+
+log = get_logger(__name__)
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+    message = "No such order"
+
+
+def get_user_order(user_id: str, order_id: str) -> orders.Order:
+    """The order, if it is this user's; someone else's order is 404 (never 403)."""
+    order = orders.get_order(order_id)
+    if order is None or order.user_id != user_id:
+        raise OrderNotFound()
+    return order
+
+
+def get_order(order_id: str) -> orders.Order:
+    order = orders.get_order(order_id)
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+def _check(order: orders.Order, event: OrderEvent) -> bool:
+    """False when the event already happened (answer unchanged); raises 409 when forbidden."""
+    status = OrderStatus(order.status)
+    if already_applied(status, event):
+        return False
+    next_status(status, event)
+    return True
+
+
+def _as_it_now_is(order_id: str, event: OrderEvent) -> orders.Order:
+    """After losing a race: the order as it now is, or 409 if the event is now forbidden."""
+    current = get_order(order_id)
+    _check(current, event)
+    return current
+
+
+def cancel_order(user_id: str, order_id: str) -> orders.Order:
+    """The user cancels before paying: the reservation goes back to available stock."""
+    order = get_user_order(user_id, order_id)
+    if not _check(order, OrderEvent.CANCEL):
+        return order
+    try:
+        transactions.cancel_order_releasing_stock(order, "user", clock.now())
+    except transactions.StatusChanged:  # paid or timed out meanwhile
+        return _as_it_now_is(order_id, OrderEvent.CANCEL)
+    log.info("order cancelled by the user", order_id=order_id)
+    return get_order(order_id)
+
+
+def close_if_overdue(order_id: str) -> str:
+    """Timer and sweep: close an unpaid order whose deadline has passed. Returns what happened.
+
+    Both may fire for one order; the conditional transaction lets exactly one release stock.
+    """
+    order = orders.get_order(order_id)
+    if order is None:
+        return "missing"
+    if order.status != OrderStatus.PENDING_PAYMENT.value:
+        return "not_pending"
+    if clock.now() < order.pay_deadline:
+        return "not_due"
+    try:
+        transactions.cancel_order_releasing_stock(order, "timeout", clock.now())
+    except transactions.StatusChanged:
+        return "not_pending"
+    log.info("unpaid order closed at its deadline", order_id=order_id)
+    return "closed"
+
+
+def confirm_receipt(user_id: str, order_id: str) -> orders.Order:
+    return _complete(get_user_order(user_id, order_id))
+
+
+def auto_confirm_if_due(order_id: str) -> str:
+    order = orders.get_order(order_id)
+    if order is None or order.status != OrderStatus.SHIPPED.value:
+        return "not_shipped"
+    if order.shipped_at and clock.now() < order.shipped_at + auto_confirm_after():
+        return "not_due"
+    _complete(order)
+    return "completed"
+
+
+def _complete(order: orders.Order) -> orders.Order:
+    if not _check(order, OrderEvent.CONFIRM_RECEIPT):
+        return order
+    try:
+        return orders.change_status(order.order_id, OrderStatus.SHIPPED.value, OrderStatus.COMPLETED.value,
+                                    completed_at=clock.now())
+    except ConditionFailed:
+        return _as_it_now_is(order.order_id, OrderEvent.CONFIRM_RECEIPT)
+
+
+def ship_order(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
+    """paid -> shipped (merchant), recording the shipment and the auto-confirm timer."""
+    order = get_order(order_id)
+    if not _check(order, OrderEvent.SHIP):
+        return order
+    now = clock.now()
+    shipment = {"carrier": carrier, "tracking_no": tracking_no, "shipped_at": clock.to_iso(now)}
+    try:
+        return orders.change_status(order_id, OrderStatus.PAID.value, OrderStatus.SHIPPED.value,
+                                    timer=(orders.TIMER_AUTO_CONFIRM, now + auto_confirm_after()),
+                                    shipped_at=now, shipment=shipment)
+    except ConditionFailed:
+        return _as_it_now_is(order_id, OrderEvent.SHIP)
+
+
+def auto_confirm_after() -> timedelta:
+    return timedelta(days=get_settings().auto_confirm_days)
+
+
+def schedule_pay_deadline(order_id: str, due_at: datetime) -> None:
+    """Queue the order's timer message, delayed until its deadline (or SQS's 15-minute maximum)."""
+    delay = max(0.0, (due_at - clock.now()).total_seconds())
+    queues.send_message(queues.ORDER_TIMERS, OrderTimer(order_id=order_id, due_at=due_at).model_dump(mode="json"),
+                        delay_seconds=math.ceil(min(delay, queues.MAX_DELAY_SECONDS)))
+
+
+def handle_pay_deadline_timer(timer: OrderTimer) -> str:
+    """A timer message arrived: close the order if due, or wait again if SQS woke us early."""
+    if clock.now() < timer.due_at:
+        schedule_pay_deadline(timer.order_id, timer.due_at)
+        return "requeued"
+    return close_if_overdue(timer.order_id)
+
+
+def sweep_overdue_orders(limit: int = 100) -> dict[str, int]:
+    """The safety net behind the timers: close every unpaid order past its deadline."""
+    return _sweep(orders.TIMER_PAY_DEADLINE, close_if_overdue, limit)
+
+
+def sweep_auto_confirm(limit: int = 100) -> dict[str, int]:
+    """Complete shipped orders AUTO_CONFIRM_DAYS after shipping."""
+    return _sweep(orders.TIMER_AUTO_CONFIRM, auto_confirm_if_due, limit)
+
+
+def _sweep(timer_kind: str, handle: Callable[[str], str], limit: int) -> dict[str, int]:
+    """Handle up to `limit` orders whose `timer_kind` is due (an index Query, never a scan)."""
+    outcomes: dict[str, int] = {}
+    for order_id in orders.due_order_ids(timer_kind, clock.now(), limit):
+        outcome = handle(order_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes

@@ -1,0 +1,231 @@
+"""Table `orders`: one item per order, with its lines, adjustments and address snapshot.
+
+Indexes:
+- `by_user` (user_id, created_at): a user's orders, newest first;
+- `by_status` (status, created_at): the merchant's order list by status and time;
+- `by_timer` (timer_kind, timer_at), sparse: only orders waiting on a deadline carry it
+  (`pay_deadline` while unpaid, `auto_confirm` while shipped), so the safety-net sweeps Query
+  the few due orders instead of scanning.
+
+Stock moves in the same TransactWrite as the status change that causes it (storage/stock.py).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
+                                 UnicodeAttribute, UTCDateTimeAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+
+
+class _Index(GlobalSecondaryIndex):
+    class Meta:
+        projection = AllProjection()
+
+
+class ByUser(_Index):
+    class Meta(_Index.Meta):
+        index_name = "by_user"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ByStatus(_Index):
+    class Meta(_Index.Meta):
+        index_name = "by_status"
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ByTimer(_Index):
+    class Meta(_Index.Meta):
+        index_name = "by_timer"
+
+    timer_kind = UnicodeAttribute(hash_key=True)
+    timer_at = UTCDateTimeAttribute(range_key=True)
+
+
+class LineAttribute(MapAttribute):
+    sku_id = UnicodeAttribute()
+    product_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    specs = MapAttribute(default=dict)
+    price_fen = NumberAttribute()
+    quantity = NumberAttribute()
+    subtotal_fen = NumberAttribute()
+    discount_fen = NumberAttribute()
+    payable_fen = NumberAttribute()
+    virtual = BooleanAttribute(default=False)
+
+
+class AdjustmentAttribute(MapAttribute):
+    kind = UnicodeAttribute()
+    code = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    description = UnicodeAttribute()
+
+
+class OrderRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("orders")
+
+    order_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    out_trade_no = UnicodeAttribute()
+    status = UnicodeAttribute()
+    request_fingerprint = UnicodeAttribute()  # what the checkout_token was first used for
+    created_at = UTCDateTimeAttribute()
+    pay_deadline = UTCDateTimeAttribute()
+    paid_at = UTCDateTimeAttribute(null=True)
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    cancel_reason = UnicodeAttribute(null=True)  # "user" or "timeout"
+    shipped_at = UTCDateTimeAttribute(null=True)
+    completed_at = UTCDateTimeAttribute(null=True)
+    delivery_method = UnicodeAttribute()
+    address = MapAttribute(null=True)  # snapshot at order time
+    store_id = UnicodeAttribute(null=True)
+    shipment = MapAttribute(null=True)  # {carrier, tracking_no, shipped_at}
+    lines = ListAttribute(of=LineAttribute)
+    adjustments = ListAttribute(of=AdjustmentAttribute, default=list)
+    goods_fen = NumberAttribute()
+    discount_fen = NumberAttribute()
+    delivery_fee_fen = NumberAttribute()
+    payable_fen = NumberAttribute()
+    timer_kind = UnicodeAttribute(null=True)
+    timer_at = UTCDateTimeAttribute(null=True)
+
+    by_user = ByUser()
+    by_status = ByStatus()
+    by_timer = ByTimer()
+
+
+TIMER_PAY_DEADLINE = "pay_deadline"
+TIMER_AUTO_CONFIRM = "auto_confirm"
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    sku_id: str
+    product_id: str
+    name: str
+    specs: dict[str, str]
+    price_fen: int
+    quantity: int
+    subtotal_fen: int
+    discount_fen: int
+    payable_fen: int
+    virtual: bool = False
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    user_id: str
+    out_trade_no: str
+    status: str
+    request_fingerprint: str
+    created_at: datetime
+    pay_deadline: datetime
+    delivery_method: str
+    lines: tuple[OrderLine, ...]
+    adjustments: tuple[dict[str, Any], ...]
+    goods_fen: int
+    discount_fen: int
+    delivery_fee_fen: int
+    payable_fen: int
+    address: dict[str, Any] | None = None
+    store_id: str | None = None
+    shipment: dict[str, Any] | None = None
+    paid_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    shipped_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+def to_record(order: Order) -> OrderRecord:
+    """A new order's item; it waits on its payment deadline (the sweep's timer)."""
+    return OrderRecord(
+        order.order_id, user_id=order.user_id, out_trade_no=order.out_trade_no, status=order.status,
+        request_fingerprint=order.request_fingerprint, created_at=order.created_at,
+        pay_deadline=order.pay_deadline, delivery_method=order.delivery_method,
+        address=order.address, store_id=order.store_id,
+        lines=[LineAttribute(**asdict(line)) for line in order.lines],
+        adjustments=[AdjustmentAttribute(**adjustment) for adjustment in order.adjustments],
+        goods_fen=order.goods_fen, discount_fen=order.discount_fen, delivery_fee_fen=order.delivery_fee_fen,
+        payable_fen=order.payable_fen, timer_kind=TIMER_PAY_DEADLINE, timer_at=order.pay_deadline,
+    )
+
+
+def from_record(record: OrderRecord) -> Order:
+    return Order(
+        order_id=record.order_id, user_id=record.user_id, out_trade_no=record.out_trade_no, status=record.status,
+        request_fingerprint=record.request_fingerprint, created_at=record.created_at,
+        pay_deadline=record.pay_deadline, delivery_method=record.delivery_method,
+        lines=tuple(OrderLine(sku_id=line.sku_id, product_id=line.product_id, name=line.name,
+                              specs=dict(line.specs.as_dict() if line.specs else {}), price_fen=int(line.price_fen),
+                              quantity=int(line.quantity), subtotal_fen=int(line.subtotal_fen),
+                              discount_fen=int(line.discount_fen), payable_fen=int(line.payable_fen),
+                              virtual=bool(line.virtual)) for line in record.lines),
+        adjustments=tuple({"kind": a.kind, "code": a.code, "amount_fen": int(a.amount_fen),
+                           "description": a.description} for a in record.adjustments or []),
+        goods_fen=int(record.goods_fen), discount_fen=int(record.discount_fen),
+        delivery_fee_fen=int(record.delivery_fee_fen), payable_fen=int(record.payable_fen),
+        address=record.address.as_dict() if record.address else None, store_id=record.store_id,
+        shipment=record.shipment.as_dict() if record.shipment else None, paid_at=record.paid_at,
+        cancelled_at=record.cancelled_at, cancel_reason=record.cancel_reason, shipped_at=record.shipped_at,
+        completed_at=record.completed_at,
+    )
+
+
+def get_order(order_id: str) -> Order | None:
+    try:
+        return from_record(OrderRecord.get(order_id, consistent_read=True))
+    except OrderRecord.DoesNotExist:
+        return None
+
+
+def list_user_orders(user_id: str, status: str | None, limit: int,
+                     cursor: dict[str, Any] | None) -> tuple[list[Order], dict[str, Any] | None]:
+    """A page of the user's orders, newest first; the status filter is applied by DynamoDB."""
+    results = OrderRecord.by_user.query(
+        user_id, scan_index_forward=False, limit=limit, last_evaluated_key=cursor,
+        filter_condition=(OrderRecord.status == status) if status else None,
+    )
+    orders = [from_record(record) for record in results]
+    return orders, results.last_evaluated_key
+
+
+def due_order_ids(timer_kind: str, now: datetime, limit: int) -> list[str]:
+    """Ids of orders whose `timer_kind` deadline has passed (the sweeps' index Query)."""
+    return [record.order_id for record in
+            OrderRecord.by_timer.query(timer_kind, OrderRecord.timer_at <= now, limit=limit)]
+
+
+_SETTABLE = ("paid_at", "shipped_at", "completed_at", "shipment")
+
+
+def change_status(order_id: str, expected: str, new: str, *, timer: tuple[str, datetime] | None = None,
+                  **fields: Any) -> Order:
+    """Move an order `expected` -> `new` (condition: status == expected), setting `fields` and
+    replacing its sweep timer (None removes it). Raises ConditionFailed when the status differs."""
+    unknown = set(fields) - set(_SETTABLE)
+    if unknown:
+        raise ValueError(f"not settable here: {sorted(unknown)}")
+    actions = [OrderRecord.status.set(new)]
+    actions += [getattr(OrderRecord, name).set(value) for name, value in fields.items()]
+    if timer is None:
+        actions += [OrderRecord.timer_kind.remove(), OrderRecord.timer_at.remove()]
+    else:
+        actions += [OrderRecord.timer_kind.set(timer[0]), OrderRecord.timer_at.set(timer[1])]
+    record = OrderRecord(order_id)
+    with condition_failure_as(ConditionFailed):
+        record.update(actions=actions, condition=OrderRecord.status == expected)
+    return from_record(record)
