@@ -138,3 +138,29 @@ def dynamodb_local(dynamodb_local_endpoint, monkeypatch):
     schema.create_all_tables()
     yield dynamodb_local_endpoint
     reset_process_caches(switching_endpoints=True)
+
+
+_demo_snapshot: dict[str, list[dict]] = {}
+
+
+@pytest.fixture
+def demo_store(aws):
+    """The demo store (local/demo_store.json) in moto's tables.
+
+    Seeding goes through the catalog's transactions, ~1 s on moto; so the first test seeds for
+    real and snapshots the raw items, and later tests write the snapshot back in batches.
+    """
+    client = schema.ALL_MODELS[0]._get_connection().connection.client
+    if not _demo_snapshot:
+        from local.seed import seed_demo_store
+
+        seed_demo_store()
+        for model in schema.ALL_MODELS:
+            items = client.scan(TableName=model.Meta.table_name, ConsistentRead=True)["Items"]
+            if items:
+                _demo_snapshot[model.Meta.table_name] = items
+        return
+    for table, items in _demo_snapshot.items():
+        for start in range(0, len(items), 25):
+            client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}}
+                                                          for item in items[start:start + 25]]})

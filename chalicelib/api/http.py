@@ -14,6 +14,7 @@ service call, shape the reply.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -23,11 +24,14 @@ from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import log as logging_setup
-from chalicelib.errors import AppError, PayloadTooLarge, Unauthorized, ValidationFailed
+from chalicelib.errors import AppError, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
 from chalicelib.services import auth as auth_service
 from chalicelib.settings import get_settings
 
 MAX_BODY_BYTES = 1024 * 1024
+# Every id in a path is opaque but of this shape; anything else cannot exist (404), and must not
+# reach DynamoDB, which refuses over-long or empty keys with an error that would be a 500.
+PATH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_JSON_DEPTH = 64
 JSON_CONTENT_TYPE = "application/json"
 
@@ -106,6 +110,7 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
     context_token = logging_setup.bind(request_id=request_id)
     try:
         principal = _authenticate(request, spec.auth) if spec.auth else None
+        _check_path_ids(params)
         if principal is not None:
             logging_setup.bind(user_id=principal.subject)
         api_request = ApiRequest(
@@ -131,6 +136,13 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
 def _request_id(request: Request) -> str:
     context = request.context or {}
     return str(context.get("requestId") or uuid.uuid4())
+
+
+def _check_path_ids(params: dict[str, str]) -> None:
+    for name, value in params.items():
+        if not PATH_ID.match(value or ""):
+            raise NotFound(f"No such {name.removesuffix('_id')}", code="not_found",
+                           details=[{"field": name, "message": "no such id"}])
 
 
 def _authenticate(request: Request, role: str) -> auth_service.Principal:

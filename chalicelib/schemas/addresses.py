@@ -21,7 +21,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _check(test: Callable[[str], bool], kind: str, message: str) -> AfterValidator:
-    """A validator with a message a person can act on (a pattern error would print the regex)."""
+    """A validator with a message a person can act on (a pattern error would print the regex);
+    the pattern itself is only documented, via json_schema_extra."""
     def validate(value: str) -> str:
         if not test(value):
             raise PydanticCustomError(kind, message)
@@ -47,12 +48,14 @@ Region = Annotated[str, Field(min_length=1, max_length=20, description="1-20 cha
 class AddressBody(RequestModel):
     """POST creates an address; PUT replaces one with the same body (omitted postal_code is removed)."""
     name: Name
-    phone: Annotated[str, Field(description="mainland mobile, 11 digits, e.g. 13800138000"), _mobile]
+    phone: Annotated[str, Field(description="mainland mobile, 11 digits, e.g. 13800138000",
+                                json_schema_extra={"pattern": "^1[3-9][0-9]{9}$"}), _mobile]
     province: Region
     city: Region
     district: Region
     detail: Annotated[str, Field(min_length=1, max_length=120, description="street, building, room"), _one_line]
-    postal_code: Annotated[str, Field(description="6 digits"), _postal] | None = None
+    postal_code: Annotated[str, Field(description="6 digits", json_schema_extra={"pattern": "^[0-9]{6}$"}),
+                           _postal] | None = None
     is_default: bool = Field(default=False, description=(
         "true makes this the default address (the previous default stops being one); false or absent "
         "leaves the default where it is, since there is always exactly one. The first address "

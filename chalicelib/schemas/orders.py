@@ -50,6 +50,7 @@ class LineOut(ResponseModel):
     subtotal_fen: int
     discount_fen: int
     payable_fen: int
+    virtual: bool = Field(description="virtual goods are not shipped")
 
 
 class AdjustmentOut(ResponseModel):

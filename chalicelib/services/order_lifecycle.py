@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from chalicelib import clock, queues
+from chalicelib.domain import cursors
 from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_applied, next_status
 from chalicelib.errors import NotFound
 from chalicelib.log import get_logger
@@ -165,3 +166,11 @@ def _sweep(timer_kind: str, handle: Callable[[str], str], limit: int) -> dict[st
         outcome = handle(order_id)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
+
+
+def list_user_orders(user_id: str, status: str | None, limit: int, cursor: str | None) -> tuple[list[orders.Order], str | None]:
+    """A page of the user's own orders, newest first, with an opaque cursor for the next page."""
+    secret, scope = get_settings().auth_token_secret, f"orders:{user_id}"
+    position = cursors.decode_cursor(cursor, secret, scope)
+    page, last_key = orders.list_user_orders(user_id, status, limit, position)
+    return page, cursors.encode_cursor(last_key, secret, scope)

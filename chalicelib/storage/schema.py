@@ -5,6 +5,7 @@ from pynamodb.models import Model
 
 from chalicelib.storage.addresses import AddressRecord
 from chalicelib.storage.admins import AdminRecord
+from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
 from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.idempotency import IdempotencyRecord
@@ -19,7 +20,7 @@ from chalicelib.storage.users import UserRecord
 ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
                                        IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord,
                                        ListingRecord, StoreRecord,
-                                       AddressRecord, OrderRecord)
+                                       AddressRecord, OrderRecord, CartLineRecord)
 
 
 def create_all_tables() -> list[str]:

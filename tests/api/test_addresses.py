@@ -155,7 +155,9 @@ def test_an_unknown_address_id_is_404(client, method, body, address_id):
     _created(client, token)
     status, error, _ = call(client, method, f"/v1/addresses/{address_id}", body, token=token)
     assert status == 404
-    assert_envelope(error, "address_not_found")
+    assert_envelope(error)
+    # An id of a shape no id has ("#book") may be refused by the route layer before the service.
+    assert error["Code"] in ({"address_not_found", "not_found"} if "%" in address_id else {"address_not_found"})
     assert len(_stored_addresses()) == 1
 
 
