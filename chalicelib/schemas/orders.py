@@ -1,6 +1,7 @@
 """Checkout preview and orders: request bodies and the order document (API.md "Amounts")."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -98,3 +99,48 @@ class OrderListQuery(QueryModel):
     status: OrderStatusName | None = None
     limit: int = Field(default=20, ge=1, le=50)
     cursor: str | None = Field(default=None, max_length=2048)
+
+
+class PaymentOut(ResponseModel):
+    transaction_id: str
+    amount_fen: int
+    paid_at: str
+
+
+class RefundOut(ResponseModel):
+    out_refund_no: str
+    refund_id: str | None
+    amount_fen: int
+    status: str
+
+
+class AdminOrderOut(OrderOut):
+    user_id: str
+    cancel_reason: str | None
+    payments: list[PaymentOut]
+    refunds: list[RefundOut]
+
+
+class AdminOrderList(ResponseModel):
+    items: list[AdminOrderOut]
+    next_cursor: str | None
+
+
+class AdminOrderQuery(QueryModel):
+    status: OrderStatusName | None = None
+    created_from: datetime | None = Field(default=None, description="ISO 8601 with offset")
+    created_to: datetime | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+    @field_validator("created_from", "created_to")
+    @classmethod
+    def _needs_offset(cls, moment: datetime | None) -> datetime | None:
+        if moment is not None and moment.tzinfo is None:
+            raise ValueError("give the time with its offset, e.g. 2026-12-01T00:00:00+08:00")
+        return moment
+
+
+class ShipBody(RequestModel):
+    carrier: str = Field(min_length=1, max_length=32, description="e.g. 顺丰速运")
+    tracking_no: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")

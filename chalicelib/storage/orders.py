@@ -3,6 +3,7 @@
 Indexes:
 - `by_user` (user_id, created_at): a user's orders, newest first;
 - `by_status` (status, created_at): the merchant's order list by status and time;
+- `all_by_time` ("all", created_at): the merchant's list without a status filter;
 - `by_timer` (timer_kind, timer_at), sparse: only orders waiting on a deadline carry it
   (`pay_deadline` while unpaid, `auto_confirm` while shipped), so the safety-net sweeps Query
   the few due orders instead of scanning.
@@ -12,7 +13,7 @@ Stock moves in the same TransactWrite as the status change that causes it (stora
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
@@ -21,6 +22,9 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+
+
+ALL_ORDERS = "all"
 
 
 class _Index(GlobalSecondaryIndex):
@@ -41,6 +45,16 @@ class ByStatus(_Index):
         index_name = "by_status"
 
     status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class AllByTime(_Index):
+    """Every order by creation time, for the merchant's unfiltered list. One partition: fine for
+    a store's order rate (a partition takes ~1,000 writes/s); shard the key if that ever binds."""
+    class Meta(_Index.Meta):
+        index_name = "all_by_time"
+
+    all_orders = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
@@ -100,8 +114,10 @@ class OrderRecord(Model):
     payable_fen = NumberAttribute()
     timer_kind = UnicodeAttribute(null=True)
     timer_at = UTCDateTimeAttribute(null=True)
+    all_orders = UnicodeAttribute(default=ALL_ORDERS)
 
     by_user = ByUser()
+    all_by_time = AllByTime()
     by_status = ByStatus()
     by_timer = ByTimer()
 
@@ -229,3 +245,15 @@ def change_status(order_id: str, expected: str, new: str, *, timer: tuple[str, d
     with condition_failure_as(ConditionFailed):
         record.update(actions=actions, condition=OrderRecord.status == expected)
     return from_record(record)
+
+
+def list_orders_for_merchant(status: str | None, created_from: datetime | None, created_to: datetime | None,
+                             limit: int, cursor: dict[str, Any] | None) -> tuple[list[Order], dict[str, Any] | None]:
+    """Orders newest first, by status (or all) within an optional creation-time range."""
+    index, partition = (OrderRecord.by_status, status) if status else (OrderRecord.all_by_time, ALL_ORDERS)
+    low = created_from or datetime(2000, 1, 1, tzinfo=timezone.utc)
+    high = created_to or datetime(9999, 1, 1, tzinfo=timezone.utc)
+    results = index.query(partition, OrderRecord.created_at.between(low, high), scan_index_forward=False,
+                          limit=limit, last_evaluated_key=cursor)
+    page = [from_record(record) for record in results]
+    return page, results.last_evaluated_key

@@ -49,3 +49,15 @@ def sim_fault(simulator, endpoint: str, **fault: Any) -> None:
 def sim_session_keys(simulator) -> list[str]:
     items = sim_call(simulator, "GET", "/__sim/session-keys")["items"]
     return [item["session_key"] if isinstance(item, dict) else item for item in items]
+
+
+def admin_token(client) -> str:
+    """Create the first admin (as `make tables` does) and log in as them."""
+    from chalicelib.services.auth import ensure_first_admin
+    from tests.conftest import TEST_ENV
+
+    ensure_first_admin()
+    status, body, _ = call(client, "POST", "/v1/admin/auth/login",
+                           {"username": TEST_ENV["ADMIN_USERNAME"], "password": TEST_ENV["ADMIN_PASSWORD"]})
+    assert status == 200, body
+    return body["token"]
