@@ -23,8 +23,11 @@ TEST_ENV = {
     "AUTH_TOKEN_SECRET": "test-token-secret-at-least-32-characters",
     "ADMIN_USERNAME": "admin",
     "ADMIN_PASSWORD": "admin-test-password",
+    # A guard: any AWS call a test makes without moto or a local engine goes to a dead
+    # loopback port and fails fast, never to real AWS.
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
 }
-for _name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE",
+for _name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE",
               "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
 os.environ.update(TEST_ENV)
@@ -68,17 +71,24 @@ def wechat_sim(monkeypatch):
 def _moto_session():
     """moto's in-memory AWS, with every table and queue, once per session (creating them per
     test would cost most of each test's time)."""
-    with moto.mock_aws():
+    mock = moto.mock_aws()
+    mock.start()
+    guard = os.environ.pop("AWS_ENDPOINT_URL")  # moto only intercepts AWS's own hostnames
+    try:
         reset_process_caches(switching_endpoints=True)
         schema.create_all_tables()
         queues.create_all_queues()
-        yield
+    finally:
+        os.environ["AWS_ENDPOINT_URL"] = guard  # back on for tests that do not ask for `aws`
+    yield
+    mock.stop()
     reset_process_caches(switching_endpoints=True)
 
 
 @pytest.fixture
-def aws(_moto_session):
+def aws(_moto_session, monkeypatch):
     """moto, with every table emptied and every queue purged before the test."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
     reset_process_caches()
     _empty_tables()
     _purge_queues()
@@ -129,13 +139,29 @@ def dynamodb_local_endpoint():
     handle.stop()
 
 
+@pytest.fixture(scope="session")
+def sqs_server_endpoint():
+    """moto's SQS server on a free loopback port (DynamoDB Local has no SQS)."""
+    from moto.server import ThreadedMotoServer
+
+    from local.processes import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def dynamodb_local(dynamodb_local_endpoint, monkeypatch):
-    """Point storage at DynamoDB Local with fresh, empty tables for this test."""
+def dynamodb_local(dynamodb_local_endpoint, sqs_server_endpoint, monkeypatch):
+    """Point storage at DynamoDB Local (fresh, empty tables) and queues at moto's SQS server."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", sqs_server_endpoint)
     reset_process_caches(switching_endpoints=True)
     schema.delete_all_tables()
     schema.create_all_tables()
+    queues.create_all_queues()
     yield dynamodb_local_endpoint
     reset_process_caches(switching_endpoints=True)
 

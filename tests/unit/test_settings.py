@@ -34,6 +34,7 @@ def test_cors_origins_are_a_comma_separated_list(monkeypatch):
 
 def test_a_secret_can_come_from_an_ssm_parameter(monkeypatch):
     monkeypatch.delenv("WECHAT_SECRET")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # the tests' guard; moto intercepts AWS's own hostnames only
     monkeypatch.setenv("WECHAT_SECRET_SSM", "/store/test/wechat-secret")
     with moto.mock_aws():
         import boto3

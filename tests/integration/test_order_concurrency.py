@@ -1,0 +1,81 @@
+"""Orders and stock under real concurrency, on AWS's DynamoDB Local engine (real threads)."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from chalicelib import clock
+from chalicelib.errors import AppError
+from chalicelib.schemas.orders import PlaceOrderBody
+from chalicelib.services import checkout
+from chalicelib.services import order_lifecycle as lifecycle
+from chalicelib.storage import orders, stores
+from chalicelib.storage.orders import OrderRecord
+from tests.storage.order_fixtures import counters, make_product
+
+pytestmark = pytest.mark.dynamodb_local
+
+
+@pytest.fixture
+def last_ten_units(dynamodb_local):
+    make_product("p1", skus={"s1": 10})
+    stores.create_store("st1", name="店", address="上海", hours="9-21")
+
+
+def _body(token: str, quantity: int = 1) -> PlaceOrderBody:
+    return PlaceOrderBody.model_validate({"items": [{"sku_id": "s1", "quantity": quantity}],
+                                          "delivery_method": "pickup", "store_id": "st1", "checkout_token": token})
+
+
+def _race(workers: int, task) -> list:
+    barrier = threading.Barrier(workers)
+
+    def run(n: int):
+        barrier.wait()
+        try:
+            return task(n)
+        except AppError as error:
+            return error.code
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, range(workers)))
+
+
+def test_fifty_buyers_for_the_last_ten_units_make_exactly_ten_orders(last_ten_units):
+    results = _race(50, lambda n: checkout.place_order(f"user-{n}", _body(f"token-{n:04d}"))[0].order_id)
+    placed = [r for r in results if r.startswith("o")]
+    assert len(placed) == 10 and len(set(placed)) == 10
+    assert set(results) - set(placed) == {"insufficient_stock"}
+    assert OrderRecord.count() == 10
+    assert counters("s1") == {"available": 0, "allocated": 0, "reserved": 10, "sold": 0, "stock_in": 10}
+
+
+def test_fifty_concurrent_replays_of_one_checkout_token_make_one_order(last_ten_units):
+    results = _race(50, lambda n: checkout.place_order("user-1", _body("same-token-1", 2)))
+    assert len({order.order_id for order, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert OrderRecord.count() == 1
+    assert counters("s1")["reserved"] == 2
+
+
+def test_a_timer_and_a_sweep_racing_on_one_order_release_its_stock_once(last_ten_units):
+    order, _ = checkout.place_order("user-1", _body("race-token-1", 4))
+    with clock.frozen_at(order.pay_deadline + timedelta(seconds=1)):
+        outcomes = _race(20, lambda n: lifecycle.close_if_overdue(order.order_id) if n % 2
+                         else lifecycle.sweep_overdue_orders())
+    closed = [o for o in outcomes if o == "closed"] + [o for o in outcomes if isinstance(o, dict) and o.get("closed")]
+    assert len(closed) == 1
+    assert orders.get_order(order.order_id).status == "cancelled"
+    assert counters("s1") == {"available": 10, "allocated": 0, "reserved": 0, "sold": 0, "stock_in": 10}
+
+
+def test_a_user_cancel_racing_the_timeout_releases_once(last_ten_units):
+    order, _ = checkout.place_order("user-1", _body("race-token-2", 3))
+    with clock.frozen_at(order.pay_deadline + timedelta(seconds=1)):
+        _race(10, lambda n: lifecycle.cancel_order("user-1", order.order_id).status if n % 2
+              else lifecycle.close_if_overdue(order.order_id))
+    assert orders.get_order(order.order_id).status == "cancelled"
+    assert counters("s1")["available"] == 10 and counters("s1")["reserved"] == 0
