@@ -22,7 +22,7 @@ from chalicelib.errors import BadRequest
 
 DeliveryMethod = Literal["express", "pickup", "none"]
 MAX_LINE_QUANTITY = 99
-MAX_LINES = 50
+MAX_LINES = 40  # one order + 40 products + 40 SKUs stay under DynamoDB's 100 items per transaction
 
 
 @dataclass(frozen=True)
