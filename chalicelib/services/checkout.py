@@ -19,7 +19,7 @@ from chalicelib.domain import pricing
 from chalicelib.errors import AppError, BadRequest, Conflict, NotFound
 from chalicelib.log import get_logger
 from chalicelib.schemas.orders import CheckoutBody, PlaceOrderBody
-from chalicelib.services import cart, order_lifecycle
+from chalicelib.services import cart, order_lifecycle, stock
 from chalicelib.settings import get_settings
 from chalicelib.storage import addresses, catalog_batch, orders, stores, transactions, users
 
@@ -31,6 +31,13 @@ class Prepared:
     quote: pricing.Quote
     address: dict[str, Any] | None
     store_id: str | None
+    skus: dict[str, catalog_batch.SellableSku]
+
+    def may_cross_low_stock(self) -> list[str]:
+        """SKUs this order may take to their low-stock threshold (by the read before it)."""
+        return [line.sku_id for line in self.quote.lines
+                if 0 < self.skus[line.sku_id].low_stock_threshold
+                and self.skus[line.sku_id].available - line.quantity <= self.skus[line.sku_id].low_stock_threshold]
 
 
 def preview_checkout(user_id: str, body: CheckoutBody) -> pricing.Quote:
@@ -59,7 +66,7 @@ def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]
     except transactions.ProductUnavailable as unavailable:
         raise Conflict("Some products went off sale", code="product_unavailable",
                        details=[{"product_id": product_id} for product_id in unavailable.product_ids]) from None
-    _after_placed(order)
+    _after_placed(order, prepared)
     return order, True
 
 
@@ -95,10 +102,10 @@ def _new_order(order_id: str, user_id: str, fingerprint: str, prepared: Prepared
     )
 
 
-def _after_placed(order: orders.Order) -> None:
-    """Start the payment timer and clear the ordered lines from the cart. Neither may fail the
-    order now that it exists: the sweep closes it if the timer is lost, and a cart line left
-    behind only shows again in the cart."""
+def _after_placed(order: orders.Order, prepared: Prepared) -> None:
+    """Start the payment timer, clear the ordered lines from the cart, check low stock. None may
+    fail the order now that it exists: the sweep closes it if the timer is lost, a cart line
+    left behind only shows again in the cart, and alerts are advice."""
     log.info("order placed", order_id=order.order_id, payable_fen=order.payable_fen)
     try:
         order_lifecycle.schedule_pay_deadline(order.order_id, order.pay_deadline)
@@ -108,6 +115,7 @@ def _after_placed(order: orders.Order) -> None:
         cart.remove_ordered(order.user_id, [line.sku_id for line in order.lines])
     except Exception:  # noqa: BLE001 - see docstring
         log.exception("could not clear ordered lines from the cart", order_id=order.order_id)
+    stock.after_stock_moved(prepared.may_cross_low_stock(), decreased=True)
 
 
 def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
@@ -122,7 +130,7 @@ def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
     pricing.check_delivery_method(items, method)
     address, store_id = _delivery_target(user_id, body, method)
     quote = pricing.price(items, pricing.PricingContext(delivery_method=method))
-    return Prepared(quote=quote, address=address, store_id=store_id)
+    return Prepared(quote=quote, address=address, store_id=store_id, skus=skus)
 
 
 def _requested_items(user_id: str, body: CheckoutBody) -> dict[str, int]:

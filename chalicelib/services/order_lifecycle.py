@@ -15,6 +15,7 @@ from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_appl
 from chalicelib.errors import NotFound
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import OrderTimer
+from chalicelib.services import stock
 from chalicelib.settings import get_settings
 from chalicelib.storage import orders, transactions
 from chalicelib.storage.base import ConditionFailed
@@ -68,6 +69,7 @@ def cancel_order(user_id: str, order_id: str) -> orders.Order:
     except transactions.StatusChanged:  # paid or timed out meanwhile
         return _as_it_now_is(order_id, OrderEvent.CANCEL)
     log.info("order cancelled by the user", order_id=order_id)
+    _stock_released(order)
     return get_order(order_id)
 
 
@@ -88,7 +90,13 @@ def close_if_overdue(order_id: str) -> str:
     except transactions.StatusChanged:
         return "not_pending"
     log.info("unpaid order closed at its deadline", order_id=order_id)
+    _stock_released(order)
     return "closed"
+
+
+def _stock_released(order: orders.Order) -> None:
+    """Units came back: SKUs back above their threshold may alert again on the next crossing."""
+    stock.after_stock_moved([line.sku_id for line in order.lines], decreased=False)
 
 
 def confirm_receipt(user_id: str, order_id: str) -> orders.Order:

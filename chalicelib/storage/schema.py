@@ -4,6 +4,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.storage.addresses import AddressRecord
+from chalicelib.storage.alerts import AlertRecord
 from chalicelib.storage.admins import AdminRecord
 from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
@@ -14,13 +15,15 @@ from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.products import ProductRecord
 from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.skus import SkuRecord
+from chalicelib.storage.stock import StockMovementRecord
 from chalicelib.storage.stores import StoreRecord
 from chalicelib.storage.users import UserRecord
 
 ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
                                        IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord,
                                        ListingRecord, StoreRecord,
-                                       AddressRecord, OrderRecord, CartLineRecord)
+                                       AddressRecord, OrderRecord, CartLineRecord,
+                                       StockMovementRecord, AlertRecord)
 
 
 def create_all_tables() -> list[str]:

@@ -32,6 +32,9 @@ class SkuRecord(Model):
     reserved = NumberAttribute(default=0)
     sold = NumberAttribute(default=0)
     stock_in = NumberAttribute(default=0)
+    # True from the moment available fell to the low-stock threshold until it rises above it
+    # again: one alert per crossing (storage/alerts.py).
+    low_stock_alerted = BooleanAttribute(null=True)
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,20 @@ def test_a_user_cancel_racing_the_timeout_releases_once(last_ten_units):
               else lifecycle.close_if_overdue(order.order_id))
     assert orders.get_order(order.order_id).status == "cancelled"
     assert counters("s1")["available"] == 10 and counters("s1")["reserved"] == 0
+
+
+def test_concurrent_orders_crossing_the_low_stock_threshold_raise_one_alert(dynamodb_local):
+    from chalicelib import clock as clock_module
+    from chalicelib.storage import alerts, catalog
+
+    catalog.create_product("p2", name="榴莲", category_path=["c1"], description=None, images=[], keywords=[],
+                           virtual=False, now=clock_module.now())
+    catalog.create_sku("s2", product_id="p2", specs={}, price_fen=100, stock=10, low_stock_threshold=5)
+    stores.create_store("st1", name="店", address="上海", hours="9-21")
+    body = lambda n: PlaceOrderBody.model_validate({  # noqa: E731
+        "items": [{"sku_id": "s2", "quantity": 1}], "delivery_method": "pickup", "store_id": "st1",
+        "checkout_token": f"alert-token-{n:03d}"})
+    _race(10, lambda n: checkout.place_order(f"user-{n}", body(n)))
+    page, _ = alerts.list_alerts("low_stock", 10, None)
+    assert [alert.sku_id for alert in page] == ["s2"]
+    assert counters("s2")["available"] == 0

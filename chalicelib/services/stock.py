@@ -1,0 +1,111 @@
+"""Stock changes outside orders (merchant adjustments, POS/warehouse syncs) and low-stock alerts.
+
+An absolute count sets `available` and moves `stock_in` by the same difference (API.md); both
+kinds are computed from a consistent read and applied conditioned on `available` not having
+moved since, retried a few times if an order got in between.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Iterable
+
+from chalicelib import clock
+from chalicelib.domain import cursors
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.log import get_logger
+from chalicelib.settings import get_settings
+from chalicelib.storage import alerts, stock
+
+log = get_logger(__name__)
+
+MAX_ATTEMPTS = 5
+LOW_STOCK = "low_stock"
+
+
+@dataclass(frozen=True)
+class StockChange:
+    sku_id: str
+    delta: int | None = None
+    absolute: int | None = None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    sku_id: str
+    status: str  # applied, already_applied, sku_not_found, would_go_negative, busy
+    available: int | None
+
+
+def _apply(change: StockChange, movement_key: str, reason: str, source: str) -> int:
+    """Apply one change; returns available afterwards. Raises stock.* errors."""
+    for _ in range(MAX_ATTEMPTS):
+        before = stock.current_available(change.sku_id)
+        delta = change.delta if change.delta is not None else change.absolute - before
+        try:
+            stock.apply_movement(stock.Movement(change.sku_id, movement_key, delta, reason, source, before,
+                                                clock.now()))
+        except stock.AvailableChanged:
+            continue  # an order reserved or released units meanwhile: recompute
+        after_stock_moved([change.sku_id], decreased=delta < 0)
+        return before + delta
+    raise Conflict("The stock kept changing; try again", code="stock_busy")
+
+
+def adjust_stock(sku_id: str, change: StockChange, reason: str, admin: str) -> int:
+    """A merchant's adjustment, recorded with its reason; returns available afterwards."""
+    key = f"adj#{clock.now().isoformat()}#{secrets.token_hex(4)}"
+    try:
+        return _apply(change, key, reason, admin)
+    except stock.SkuNotFound:
+        raise NotFound("No such SKU", code="sku_not_found") from None
+    except stock.WouldGoNegative:
+        raise Conflict("available cannot go below zero (reserved and sold units stay)", code="insufficient_stock",
+                       details=[{"sku_id": sku_id, "requested": -(change.delta or 0),
+                                 "available": stock.current_available(sku_id)}]) from None
+
+
+def sync_stock(sync_id: str, source: str, changes: list[StockChange]) -> list[SyncResult]:
+    """Apply a POS/warehouse sync item by item; a repeated sync_id applies nothing twice."""
+    results = []
+    for change in changes:
+        try:
+            available = _apply(change, f"sync#{sync_id}", f"sync:{source}", source)
+            results.append(SyncResult(change.sku_id, "applied", available))
+        except stock.AlreadyApplied:
+            results.append(SyncResult(change.sku_id, "already_applied", None))
+        except stock.SkuNotFound:
+            results.append(SyncResult(change.sku_id, "sku_not_found", None))
+        except stock.WouldGoNegative:
+            results.append(SyncResult(change.sku_id, "would_go_negative", None))
+        except Conflict:
+            results.append(SyncResult(change.sku_id, "busy", None))
+    log.info("stock sync applied", sync_id=sync_id, items=len(changes),
+             applied=sum(result.status == "applied" for result in results))
+    return results
+
+
+def after_stock_moved(sku_ids: Iterable[str], *, decreased: bool) -> None:
+    """Record a low-stock alert for SKUs that just crossed down, or re-arm ones back above.
+
+    Alerts are advice, not money: a failure here is logged and never fails the caller.
+    """
+    for sku_id in sku_ids:
+        try:
+            if decreased:
+                crossed = alerts.flag_low_stock_crossing(sku_id)
+                if crossed:
+                    product_id, available, threshold = crossed
+                    alerts.record_alert(LOW_STOCK, clock.now(), sku_id=sku_id, product_id=product_id,
+                                        available=available, threshold=threshold)
+                    log.info("low stock", sku_id=sku_id, available=available, threshold=threshold)
+            else:
+                alerts.rearm_low_stock(sku_id)
+        except Exception:  # noqa: BLE001 - see docstring
+            log.exception("low-stock check failed", sku_id=sku_id)
+
+
+def list_alerts(kind: str, limit: int, cursor: str | None) -> tuple[list[alerts.Alert], str | None]:
+    secret, scope = get_settings().auth_token_secret, f"alerts:{kind}"
+    page, last_key = alerts.list_alerts(kind, limit, cursors.decode_cursor(cursor, secret, scope))
+    return page, cursors.encode_cursor(last_key, secret, scope)
