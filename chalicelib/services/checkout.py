@@ -33,11 +33,10 @@ class Prepared:
     store_id: str | None
     skus: dict[str, catalog_batch.SellableSku]
 
-    def may_cross_low_stock(self) -> list[str]:
-        """SKUs this order may take to their low-stock threshold (by the read before it)."""
-        return [line.sku_id for line in self.quote.lines
-                if 0 < self.skus[line.sku_id].low_stock_threshold
-                and self.skus[line.sku_id].available - line.quantity <= self.skus[line.sku_id].low_stock_threshold]
+    def with_low_stock_threshold(self) -> list[str]:
+        """SKUs of this order that alert on low stock (whether this order crossed it, only a
+        read after the transaction can tell: concurrent orders all read the same before)."""
+        return [line.sku_id for line in self.quote.lines if self.skus[line.sku_id].low_stock_threshold > 0]
 
 
 def preview_checkout(user_id: str, body: CheckoutBody) -> pricing.Quote:
@@ -115,7 +114,7 @@ def _after_placed(order: orders.Order, prepared: Prepared) -> None:
         cart.remove_ordered(order.user_id, [line.sku_id for line in order.lines])
     except Exception:  # noqa: BLE001 - see docstring
         log.exception("could not clear ordered lines from the cart", order_id=order.order_id)
-    stock.after_stock_moved(prepared.may_cross_low_stock(), decreased=True)
+    stock.after_stock_moved(prepared.with_low_stock_threshold(), decreased=True)
 
 
 def _prepare(user_id: str, body: CheckoutBody) -> Prepared:

@@ -90,7 +90,12 @@ def after_stock_moved(sku_ids: Iterable[str], *, decreased: bool) -> None:
 
     Alerts are advice, not money: a failure here is logged and never fails the caller.
     """
-    for sku_id in sku_ids:
+    try:
+        candidates = alerts.at_or_below_threshold(list(sku_ids)) if decreased else list(sku_ids)
+    except Exception:  # noqa: BLE001 - see docstring
+        log.exception("low-stock check failed")
+        return
+    for sku_id in candidates:
         try:
             if decreased:
                 crossed = alerts.flag_low_stock_crossing(sku_id)

@@ -44,6 +44,18 @@ class Alert:
     created_at: datetime
 
 
+def at_or_below_threshold(sku_ids: list[str]) -> list[str]:
+    """Of `sku_ids`, those now at or below their low-stock threshold and not yet flagged (one
+    consistent BatchGet: after a transaction, only a fresh read knows where stock ended up)."""
+    if not sku_ids:
+        return []
+    records = SkuRecord.batch_get(sorted(set(sku_ids)), consistent_read=True, attributes_to_get=[
+        "sku_id", "available", "low_stock_threshold", "low_stock_alerted"])
+    return sorted(record.sku_id for record in records
+                  if (record.low_stock_threshold or 0) > 0 and record.available <= record.low_stock_threshold
+                  and not record.low_stock_alerted)
+
+
 def flag_low_stock_crossing(sku_id: str) -> tuple[str, int, int] | None:
     """Set the SKU's alert flag if it just crossed; returns (product_id, available, threshold)
     for the one caller that flipped it, None for everyone else."""
