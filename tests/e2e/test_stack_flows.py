@@ -30,10 +30,24 @@ def http(method: str, url: str, body=None, token: str | None = None, raw: bytes 
         return error.code, json.loads(error.read() or b"null")
 
 
+PAY_TIMEOUT_SECONDS = 3
+
+
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack() as running:
+    # A short payment timeout, set the way `PAY_TIMEOUT_MINUTES=0.05 make run` would.
+    with LocalStack(env_overrides={"PAY_TIMEOUT_MINUTES": str(PAY_TIMEOUT_SECONDS / 60)}) as running:
         yield running
+
+
+def wait_for(predicate, seconds: float = 30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    return predicate()
 
 
 def test_the_demo_flow_login_me_and_profile_works_over_http(stack):
@@ -76,3 +90,35 @@ def test_the_worker_delivers_a_queued_subscribe_message_once(stack):
     time.sleep(2)  # give a wrongly repeated delivery the chance to show up
     messages = http("GET", f"{stack.wechat_sim_url}/__sim/messages")[1]["items"]
     assert [m["template_id"] for m in messages] == ["tmpl-e2e"]
+
+
+def test_the_demo_flow_browse_cart_preview_order_cancel_over_http(stack):
+    api = stack.api_url
+    token = http("POST", f"{api}/v1/auth/login", {"code": "gina-1"})[1]["token"]
+    tree = http("GET", f"{api}/v1/categories")[1]["items"]
+    assert {node["name"] for node in tree} >= {"水果", "礼品卡"}
+    products = http("GET", f"{api}/v1/products?q=%E8%8B%B9%E6%9E%9C")[1]["items"]  # 苹果
+    assert products, "search for 苹果 finds the apples"
+    detail = http("GET", f"{api}/v1/products/{products[0]['product_id']}")[1]
+    sku_id = detail["skus"][0]["sku_id"]
+    assert http("POST", f"{api}/v1/cart/items", {"sku_id": sku_id, "quantity": 2}, token=token)[0] == 200
+    status, quote = http("POST", f"{api}/v1/checkout/preview", {"delivery_method": "pickup", "store_id": "store-xuhui"},
+                         token=token)
+    assert status == 200 and quote["payable_fen"] == 2 * detail["skus"][0]["price_fen"]
+    status, order = http("POST", f"{api}/v1/orders", {"delivery_method": "pickup", "store_id": "store-xuhui",
+                                                      "checkout_token": "e2e-demo-flow-1"}, token=token)
+    assert status == 201 and order["payable_fen"] == quote["payable_fen"]
+    assert http("GET", f"{api}/v1/cart", token=token)[1]["lines"] == []
+    status, cancelled = http("POST", f"{api}/v1/orders/{order['order_id']}/cancel", token=token)
+    assert status == 200 and cancelled["status"] == "cancelled"
+
+
+def test_an_unpaid_order_is_closed_by_the_worker_at_its_deadline(stack):
+    api = stack.api_url
+    token = http("POST", f"{api}/v1/auth/login", {"code": "hank-1"})[1]["token"]
+    status, order = http("POST", f"{api}/v1/orders", {
+        "items": [{"sku_id": "sku-giftcard-100", "quantity": 1}], "checkout_token": "e2e-timeout-1"}, token=token)
+    assert status == 201 and order["status"] == "pending_payment"
+    closed = wait_for(lambda: http("GET", f"{api}/v1/orders/{order['order_id']}", token=token)[1]["status"]
+                      == "cancelled", seconds=PAY_TIMEOUT_SECONDS + 30)
+    assert closed, "the pay-deadline timer (or the sweep) closed the order"
