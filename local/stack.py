@@ -197,10 +197,26 @@ class LocalStack:
             f"  TOKEN=$(curl -s -X POST {api}/v1/auth/login -H 'Content-Type: application/json' "
             f"-d '{{\"code\":\"alice-2\"}}' | {get_token})",
             f"  curl -s {api}/v1/me -H \"Authorization: Bearer $TOKEN\"",
+            "  # browse, fill the cart, preview and order (pick up at a store), then cancel",
+            f"  curl -s {api}/v1/categories",
+            f"  curl -s '{api}/v1/products?category_id=c-fruit&sort=price_asc'",
+            f"  curl -s {api}/v1/products/p-cherry",
+            f"  curl -s -X POST {api}/v1/cart/items {AUTH} {JSON} -d '{{\"sku_id\":\"sku-fuji-5\",\"quantity\":2}}'",
+            f"  curl -s -X POST {api}/v1/checkout/preview {AUTH} {JSON} "
+            f"-d '{{\"delivery_method\":\"pickup\",\"store_id\":\"store-xuhui\"}}'",
+            f"  curl -s -X POST {api}/v1/orders {AUTH} {JSON} "
+            f"-d '{{\"delivery_method\":\"pickup\",\"store_id\":\"store-xuhui\",\"checkout_token\":\"demo-0001\"}}'",
+            f"  curl -s {api}/v1/orders {AUTH}",
+            "  # unpaid orders close at their deadline (PAY_TIMEOUT_MINUTES); or cancel one:",
+            f"  curl -s -X POST {api}/v1/orders/<order_id>/cancel {AUTH}",
             f"  curl -s -X POST {api}/v1/admin/auth/login -H 'Content-Type: application/json' -d {admin_body}",
             "", "Ctrl-C stops everything.", "",
         ]
         return "\n".join(lines)
+
+
+AUTH = '-H "Authorization: Bearer $TOKEN"'
+JSON = "-H 'Content-Type: application/json'"
 
 
 # ------------------------------------------------------------------------------- serve-api
