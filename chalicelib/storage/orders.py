@@ -21,6 +21,7 @@ from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, 
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.domain.pricing import QuoteLine as OrderLine  # an order keeps its quote's lines
 from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
 
 
@@ -124,20 +125,6 @@ class OrderRecord(Model):
 
 TIMER_PAY_DEADLINE = "pay_deadline"
 TIMER_AUTO_CONFIRM = "auto_confirm"
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    sku_id: str
-    product_id: str
-    name: str
-    specs: dict[str, str]
-    price_fen: int
-    quantity: int
-    subtotal_fen: int
-    discount_fen: int
-    payable_fen: int
-    virtual: bool = False
 
 
 @dataclass(frozen=True)
