@@ -1,5 +1,6 @@
-"""Seeds the demo store (local/demo_store.json, a fruit chain "鲜果园"): 3-level categories,
-products with SKUs, a virtual gift card, and one SKU already at its low-stock threshold.
+"""Seeds the demo store (local/demo_store.json, a fruit chain "鲜果园"): pickup stores, 3-level
+categories, products with SKUs (listed and searchable), a virtual gift card, and one SKU
+already at its low-stock threshold.
 
 Idempotent: ids are fixed and every create is conditional, so a second run adds nothing.
 """
@@ -7,57 +8,74 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 DEMO_STORE = Path(__file__).with_name("demo_store.json")
 
 
-def _walk(categories: list[dict[str, Any]], parent: str | None = None, level: int = 1) -> Iterator[tuple]:
+def _walk(categories: list[dict[str, Any]], path: tuple[str, ...] = ()) -> Iterator[tuple]:
     for order, category in enumerate(categories):
-        yield category["id"], category["name"], parent, level, order
-        yield from _walk(category.get("children", []), category["id"], level + 1)
+        own_path = (*path, category["id"])
+        yield category["id"], category["name"], (path[-1] if path else None), len(own_path), order, own_path
+        yield from _walk(category.get("children", []), own_path)
 
 
 def seed_demo_store() -> list[str]:
-    from chalicelib import clock
-    from chalicelib.storage import catalog
     from chalicelib.storage.base import ConditionFailed
 
     store = json.loads(DEMO_STORE.read_text(encoding="utf-8"))
-    parents: dict[str, str | None] = {}
-    created = {"categories": 0, "products": 0, "skus": 0}
+    created = {"categories": 0, "products": 0, "skus": 0, "stores": 0}
 
-    def create(kind: str, write) -> None:
+    def create(kind: str, write: Callable[[], Any]) -> None:
         try:
             write()
             created[kind] += 1
         except ConditionFailed:
             pass  # already seeded
 
-    for category_id, name, parent, level, order in _walk(store["categories"]):
-        parents[category_id] = parent
-        create("categories", lambda: catalog.create_category(category_id, name, parent, level, order))
+    _seed_stores(store.get("stores", []), create)
+    paths = _seed_categories(store["categories"], create)
+    low_stock = _seed_products(store["products"], paths, create)
+    return [f"{store['store']}: created {created['categories']} categories, {created['products']} products, "
+            f"{created['skus']} SKUs, {created['stores']} pickup stores (existing ones kept)",
+            f"low stock: {', '.join(low_stock) or 'none'}"]
+
+
+def _seed_stores(stores: list[dict[str, Any]], create: Callable) -> None:
+    from chalicelib.storage import stores as store_table
+
+    for order, shop in enumerate(stores):
+        create("stores", lambda: store_table.create_store(
+            shop["id"], name=shop["name"], address=shop["address"], hours=shop["hours"], phone=shop.get("phone"),
+            sort_order=order))
+
+
+def _seed_categories(categories: list[dict[str, Any]], create: Callable) -> dict[str, tuple[str, ...]]:
+    from chalicelib.storage import catalog
+
+    paths: dict[str, tuple[str, ...]] = {}
+    for category_id, name, parent, level, order, path in _walk(categories):
+        paths[category_id] = path
+        create("categories", lambda: catalog.create_category(category_id, name, parent, level, order, list(path)))
+    return paths
+
+
+def _seed_products(products: list[dict[str, Any]], paths: dict[str, tuple[str, ...]], create: Callable) -> list[str]:
+    from chalicelib import clock
+    from chalicelib.storage import catalog
+
     low_stock = []
-    for product in store["products"]:
-        path = _path(product["category"], parents)
+    for product in products:
         create("products", lambda: catalog.create_product(
-            product["id"], name=product["name"], category_path=path, description=product.get("description"),
-            images=product.get("images", []), keywords=product.get("keywords", []),
-            virtual=product.get("virtual", False), now=clock.now()))
-        for sku in product["skus"]:
+            product["id"], name=product["name"], category_path=list(paths[product["category"]]),
+            description=product.get("description"), images=product.get("images", []),
+            keywords=product.get("keywords", []), virtual=product.get("virtual", False), now=clock.now(),
+            video_url=product.get("video_url"), sales_count=product.get("sales", 0)))
+        for sku in product["skus"]:  # each SKU is added with the product's listing, in one transaction
             create("skus", lambda: catalog.create_sku(
                 sku["id"], product_id=product["id"], specs=sku["specs"], price_fen=sku["price_fen"],
                 stock=sku["stock"], low_stock_threshold=sku.get("low_stock_threshold", 0),
                 market_price_fen=sku.get("market_price_fen")))
             if sku["stock"] <= sku.get("low_stock_threshold", 0):
                 low_stock.append(f"{product['name']} {'/'.join(sku['specs'].values())} ({sku['stock']} left)")
-    return [f"{store['store']}: created {created['categories']} categories, {created['products']} products, "
-            f"{created['skus']} SKUs (existing ones kept)",
-            f"low stock: {', '.join(low_stock) or 'none'}"]
-
-
-def _path(category_id: str, parents: dict[str, str | None]) -> list[str]:
-    path = [category_id]
-    while parents.get(path[0]):
-        path.insert(0, parents[path[0]])
-    return path
+    return low_stock

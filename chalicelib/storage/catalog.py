@@ -27,12 +27,16 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
 from chalicelib.storage.base import ConditionFailed, condition_failure_as
-from chalicelib.storage.categories import CategoryRecord, create_category  # noqa: F401  (re-exported)
+from chalicelib.storage.categories import CategoryRecord, create_category
 from chalicelib.storage.listings import ListingRecord, listed_facets, listing_key, listing_records
-from chalicelib.storage.products import (Product, ProductMissing, ProductRecord, SkuEntry, get_product,  # noqa: F401
+from chalicelib.storage.products import (Product, ProductMissing, ProductRecord, SkuEntry, get_product,
                                          to_record, update_actions, version_is)
-from chalicelib.storage.skus import (NewSku, SkuMissing, SkuRecord, get_sku, new_sku_record,  # noqa: F401
+from chalicelib.storage.skus import (NewSku, SkuMissing, SkuRecord, get_sku, new_sku_record,
                                      sku_belongs_to, sku_update_actions, update_sku_fields)
+
+__all__ = ["CategoryRecord", "ProductRecord", "SkuRecord", "ListingRecord", "Product", "SkuEntry", "NewSku",
+           "ProductMissing", "SkuMissing", "ConcurrentUpdate", "create_category", "create_product", "create_sku",
+           "create_product_with_skus", "update_product", "update_sku", "add_sales", "update_product_sales"]
 
 MAX_SKUS = 50
 MAX_TRANSACTION_ITEMS = 100

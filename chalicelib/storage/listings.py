@@ -90,7 +90,7 @@ def listed_facets(product: Product) -> list[str]:
 def listing_records(product: Product) -> list[ListingRecord]:
     """The items to put for `product` (one per facet), all alike but for the partition key."""
     cheapest = product.cheapest_sku
-    if cheapest is None or not product.on_sale:
+    if cheapest is None or not product.is_listed:
         return []
     fields = dict(
         price_key=rules.price_key(cheapest.price_fen, product.product_id),

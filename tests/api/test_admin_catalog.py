@@ -5,7 +5,7 @@ import pytest
 
 from chalicelib.services.auth import ensure_first_admin
 from tests.api.helpers import assert_envelope, call, log_in
-from tests.api.test_catalog import ids, seed_store
+from tests.api.test_catalog import ids
 from tests.conftest import TEST_ENV
 
 APPLE_BODY = {"name": "阿克苏冰糖心苹果", "category_id": "c-apple", "keywords": ["苹果", "冰糖心"],
@@ -16,8 +16,7 @@ APPLE_BODY = {"name": "阿克苏冰糖心苹果", "category_id": "c-apple", "key
 
 
 @pytest.fixture
-def admin(client):
-    seed_store()
+def admin(client, demo_store):
     assert ensure_first_admin() is True
     status, body, _ = call(client, "POST", "/v1/admin/auth/login",
                            {"username": TEST_ENV["ADMIN_USERNAME"], "password": TEST_ENV["ADMIN_PASSWORD"]})

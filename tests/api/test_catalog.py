@@ -5,12 +5,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib.storage.categories import CategoryRecord
-from chalicelib.storage.listings import ListingRecord
-from chalicelib.storage.products import ProductRecord
 from chalicelib.storage.skus import SkuRecord
-from chalicelib.storage.stores import StoreRecord
-from local.seed import seed_demo_store
 from tests.api.helpers import assert_envelope, call
 
 FRUIT = {"p-fuji", "p-navel", "p-cherry", "p-durian"}
@@ -18,26 +13,8 @@ EVERYTHING = FRUIT | {"p-giftcard"}
 PRICES = {"p-fuji": 3990, "p-navel": 2990, "p-cherry": 12800, "p-durian": 19900, "p-giftcard": 10000}
 
 
-_SEEDED: dict = {}
-
-
-def seed_store() -> None:
-    """The demo store: seeded for real once per session, then restored with plain puts. moto
-    deep-copies every table on each TransactWrite, so seeding costs seconds there."""
-    models = (CategoryRecord, ProductRecord, SkuRecord, ListingRecord, StoreRecord)
-    if not _SEEDED:
-        seed_demo_store()
-        _SEEDED.update({model: list(model.scan()) for model in models})
-        return
-    for model, records in _SEEDED.items():
-        with model.batch_write() as batch:
-            for record in records:
-                batch.save(record)
-
-
 @pytest.fixture
-def store(client):
-    seed_store()
+def store(client, demo_store):
     return client
 
 
