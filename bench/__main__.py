@@ -1,7 +1,8 @@
-"""python -m bench: cold start, per-request DynamoDB cost and the engine floor -> bench/results/.
+"""python -m bench: cold start, per-request DynamoDB cost, store requests and the engine floor -> bench/results/.
 
 Order matters: cold start first, before DynamoDB Local's JVM starts and competes for the CPU;
-then DynamoDB Local once, for the engine floor (which also warms the JVM) and the requests.
+then DynamoDB Local once (and moto's SQS server, for the order timers), for the engine floor
+(which also warms the JVM), the auth requests and the store requests (bench.shop).
 """
 from bench import env
 
@@ -15,7 +16,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from importlib import metadata  # noqa: E402
 
-from bench import ROOT, cold_start, engine_floor, report, request_cost  # noqa: E402
+from bench import ROOT, cold_start, engine_floor, report, request_cost, shop  # noqa: E402
 
 LIBRARIES = ("boto3", "botocore", "pynamodb", "chalice", "pydantic")
 
@@ -55,34 +56,44 @@ def _step(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def _measure_on_dynamodb(requests: int) -> tuple[str, dict, dict]:
+def _measure_on_dynamodb(requests: int, shop_requests: int) -> tuple[str, dict, dict, dict]:
     from local.dynamodb_local import start_dynamodb
 
     _step("starting DynamoDB on 127.0.0.1")
     handle = start_dynamodb()
+    sqs = None
     try:
+        sqs = shop.SqsServer()
+        os.environ["AWS_ENDPOINT_URL_SQS"] = sqs.endpoint  # before the app is imported
+        _step(f"moto's SQS server on {sqs.endpoint}")
         _step(f"engine floor on {handle.engine} ({handle.endpoint})")
         floor = engine_floor.run(handle.endpoint)
         _step(f"per-request cost: {requests} requests per scenario")
         cost = request_cost.run(handle.endpoint, n=requests)
+        _step(f"store requests: demo store, {shop_requests} requests per scenario, each beside a raw UpdateItem")
+        store = shop.run(handle.endpoint, sqs.endpoint, n=shop_requests)
     finally:
+        if sqs is not None:
+            sqs.stop()
         handle.stop()
-    return handle.engine, floor, cost
+    return handle.engine, floor, cost, store
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--cold-runs", type=int, default=cold_start.RUNS, help="subprocesses per command")
     parser.add_argument("--requests", type=int, default=request_cost.N_REQUESTS, help="requests per scenario")
+    parser.add_argument("--shop-requests", type=int, default=shop.N_REQUESTS,
+                        help="requests per store scenario (cart, products, checkout, orders)")
     args = parser.parse_args(argv)
-    if args.cold_runs < 1 or args.requests < 1:
-        parser.error("--cold-runs and --requests must be at least 1")
+    if args.cold_runs < 1 or args.requests < 1 or args.shop_requests < 1:
+        parser.error("--cold-runs, --requests and --shop-requests must be at least 1")
     started, load_before = time.perf_counter(), _load()
     _step(f"cold start: {args.cold_runs} runs of each command")
     cold = cold_start.run(args.cold_runs)
-    engine, floor, cost = _measure_on_dynamodb(args.requests)
+    engine, floor, cost, store = _measure_on_dynamodb(args.requests, args.shop_requests)
     results = {"meta": _meta(engine, time.perf_counter() - started, load_before),
-               "cold_start": cold, "request_cost": cost, "engine_floor": floor}
+               "cold_start": cold, "request_cost": cost, "engine_floor": floor, "shop": store}
     for path in report.write(results):
         _step(f"wrote {path.relative_to(ROOT)}")
     print(report.markdown(results), flush=True)

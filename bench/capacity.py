@@ -6,6 +6,7 @@
     ... requests ...
     usage = meter.snapshot()                   # per operation: calls, errors, RCU, WCU, time
     usage.per_request(n)                       # the same divided by n, JSON-friendly
+    with meter.paused(): ...                   # setup between measured requests: not counted
     meter.detach()                             # or use the meter as a context manager
 
 Where the hooks go: PynamoDB keeps one botocore client per model connection
@@ -24,14 +25,24 @@ DynamoDB and DynamoDB Local report one `CapacityUnits` total; Read/WriteCapacity
 when present, otherwise units count as read or write by operation. A failed conditional write
 is still billed, but its error response carries no ConsumedCapacity: it shows in `errors` only
 (bench.theoretical estimates it).
+
+Per operation *and* table (`by_operation_table`): calls that touched the table, the items they
+addressed there (keys, puts, deletes, transaction actions; for Query and Scan the items scanned)
+and the units the answer reported for it, with `index_units`, the part of those units spent on
+its secondary indexes (the INDEXES breakdown: a write to a table with GSIs also writes each
+index). TransactWriteItems and BatchGetItem answer one ConsumedCapacity entry per table, so this
+is where a transaction's cost per table shows.
+
+`CallCounter` counts calls of another service (SQS) the same way, by operation.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 try:  # PynamoDB's signals need blinker; without it the unmetered check is skipped
     from pynamodb.signals import pre_dynamodb_send, signals_available
@@ -77,6 +88,8 @@ class Usage:
     records: list[CallRecord]
     pynamodb_dispatches: int | None  # None when blinker is missing
     metered_pynamodb_calls: int
+    # operation -> table -> {"calls", "items", "read", "write", "other"} (see the module docstring)
+    operation_tables: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def unmetered(self) -> int | None:
@@ -108,8 +121,50 @@ class Usage:
             "by_operation": by_operation,
             "by_table": {table: {kind: round(units / requests, 3) for kind, units in kinds.items()}
                          for table, kinds in sorted(self.tables.items())},
+            "by_operation_table": {
+                operation: {table: {"calls": round(f["calls"] / requests, 3),
+                                    "items": round(f["items"] / requests, 3),
+                                    "read_units": round(f["read"] / requests, 3),
+                                    "write_units": round(f["write"] / requests, 3),
+                                    "other_units": round(f["other"] / requests, 3),
+                                    "index_units": round(f["index"] / requests, 3)}
+                            for table, f in sorted(tables.items())}
+                for operation, tables in sorted(self.operation_tables.items())},
             "unmetered_pynamodb_calls": self.unmetered,
         }
+
+
+def index_units(consumed: Any) -> list[tuple[str, float]]:
+    """[(table, units on its secondary indexes)] from a ConsumedCapacity dict or list (INDEXES)."""
+    entries = consumed if isinstance(consumed, list) else [consumed] if isinstance(consumed, dict) else []
+    out = []
+    for entry in entries:
+        indexes = [*(entry.get("GlobalSecondaryIndexes") or {}).values(),
+                   *(entry.get("LocalSecondaryIndexes") or {}).values()]
+        if indexes:
+            out.append((entry.get("TableName", "?"), sum(float(i.get("CapacityUnits", 0.0)) for i in indexes)))
+    return out
+
+
+def items_by_table(operation: str, params: dict, parsed: dict | None = None) -> dict[str, int]:
+    """{table: items the call addressed there}: keys, puts, deletes, transaction actions; for
+    Query and Scan the items scanned (from the answer). Tables of a call come from here."""
+    if operation in ("TransactWriteItems", "TransactGetItems"):
+        found: Counter = Counter()
+        for entry in params.get("TransactItems", []):
+            for spec in entry.values():  # one action per entry: Put | Update | Delete | ConditionCheck | Get
+                found[spec.get("TableName", "?")] += 1
+        return dict(found)
+    if operation == "BatchGetItem":
+        return {table: len(spec.get("Keys", [])) for table, spec in params.get("RequestItems", {}).items()}
+    if operation == "BatchWriteItem":
+        return {table: len(requests) for table, requests in params.get("RequestItems", {}).items()}
+    if "TableName" not in params:
+        return {}
+    if operation in ("Query", "Scan"):
+        parsed = parsed or {}
+        return {params["TableName"]: int(parsed.get("ScannedCount", parsed.get("Count", 0)) or 0)}
+    return {params["TableName"]: 1}
 
 
 def split_units(operation: str, consumed: Any) -> list[tuple[str, str, float]]:
@@ -135,6 +190,7 @@ class CapacityMeter:
         self.mode = return_consumed_capacity
         self.keep_records = keep_records
         self._lock = threading.Lock()
+        self._paused = False
         self._attached: dict[int, Any] = {}  # id(events) -> (events, source)
         self._signal_connected = False
         self.reset()
@@ -144,8 +200,20 @@ class CapacityMeter:
             self._operations: dict[str, OperationUsage] = defaultdict(OperationUsage)
             self._tables: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
             self._records: list[CallRecord] = []
+            self._operation_tables: dict[str, dict[str, dict[str, float]]] = defaultdict(
+                lambda: defaultdict(lambda: dict.fromkeys(("calls", "items", "read", "write", "other", "index"), 0.0)))
             self._dispatches = 0
             self._metered_pynamodb = 0
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Calls made inside are not counted (setup between measured requests). Not nested, and
+        meant for one thread: a call from another thread meanwhile would not be counted either."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
 
     # -------------------------------------------------------------------------- attaching
 
@@ -212,12 +280,17 @@ class CapacityMeter:
         return after_error
 
     def _on_dispatch(self, _sender: Any, **_: Any) -> None:
+        if self._paused:
+            return
         with self._lock:
             self._dispatches += 1
 
     def _record(self, operation: str, parsed: dict, context: dict, source: str, error: str | None) -> None:
+        if self._paused:
+            return
         elapsed = time.perf_counter() - context.get(_STARTED, time.perf_counter())
         consumed = parsed.get("ConsumedCapacity")
+        touched = items_by_table(operation, context.get(_PARAMS, {}), parsed)
         with self._lock:
             usage = self._operations[operation]
             usage.calls += 1
@@ -227,9 +300,16 @@ class CapacityMeter:
                 usage.errors[error] += 1
             elif consumed is None and operation in CAPACITY_OPERATIONS:
                 usage.unreported += 1
+            by_table = self._operation_tables[operation]
+            for table, items in touched.items():
+                by_table[table]["calls"] += 1
+                by_table[table]["items"] += items
             for table, kind, units in split_units(operation, consumed):
                 setattr(usage, f"{kind}_units", getattr(usage, f"{kind}_units") + units)
                 self._tables[table][kind] += units
+                by_table[table][kind] += units
+            for table, units in index_units(consumed):
+                by_table[table]["index"] += units
             if source == "pynamodb":
                 self._metered_pynamodb += 1
             if self.keep_records and len(self._records) < MAX_RECORDS:
@@ -244,5 +324,68 @@ class CapacityMeter:
                                                op.read_units, op.write_units, op.other_units, op.seconds)
                           for name, op in self._operations.items()}
             tables = {table: dict(kinds) for table, kinds in self._tables.items()}
+            operation_tables = {operation: {table: dict(figures) for table, figures in by_table.items()}
+                                for operation, by_table in self._operation_tables.items()}
             return Usage(operations, tables, list(self._records),
-                         self._dispatches if self._signal_connected else None, self._metered_pynamodb)
+                         self._dispatches if self._signal_connected else None, self._metered_pynamodb,
+                         operation_tables)
+
+
+class CallCounter:
+    """Counts calls of one AWS service (e.g. "sqs") through botocore hooks, by operation.
+
+        counter = CallCounter("sqs"); counter.attach_client(queues._client())
+        counter.reset(); ...; counter.snapshot()  # {"SendMessage": 100}; errors as "Op (Code)"
+    """
+
+    def __init__(self, service: str):
+        self.service = service
+        self._lock = threading.Lock()
+        self._attached: dict[int, Any] = {}
+        self._paused = False
+        self._calls: Counter = Counter()
+
+    def attach_client(self, client: Any) -> None:
+        events = client.meta.events
+        if id(events) in self._attached:
+            return
+        events.register(f"after-call.{self.service}", self._after, unique_id=f"bench-calls-{id(self)}-after")
+        events.register(f"after-call-error.{self.service}", self._after_error,
+                        unique_id=f"bench-calls-{id(self)}-error")
+        self._attached[id(events)] = events
+
+    def _after(self, http_response: Any, parsed: dict, model: Any, **_: Any) -> None:
+        name = model.name
+        if http_response.status_code >= 300:
+            name += f" ({(parsed.get('Error') or {}).get('Code') or http_response.status_code})"
+        self._count(name)
+
+    def _after_error(self, exception: BaseException, **_: Any) -> None:
+        self._count(f"? ({type(exception).__name__})")
+
+    def _count(self, name: str) -> None:
+        if not self._paused:
+            with self._lock:
+                self._calls[name] += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls = Counter()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self._calls.items()))
+
+    def detach(self) -> None:
+        for events in self._attached.values():
+            events.unregister(f"after-call.{self.service}", unique_id=f"bench-calls-{id(self)}-after")
+            events.unregister(f"after-call-error.{self.service}", unique_id=f"bench-calls-{id(self)}-error")
+        self._attached.clear()

@@ -4,6 +4,11 @@ What a request cannot go below: a login's 2 writes and a /v1/me's 2 reads each c
 one of these. The client is configured like PynamoDB's (no parameter validation, same timeouts
 and retry mode) and metered with the same hook (ReturnConsumedCapacity=INDEXES), so the only
 difference from the app's calls is PynamoDB, the service code and the framework.
+
+`make_client` and `update_item` are reused by bench.shop, which times this UpdateItem between
+its requests (the floor beside each request). `transaction_probe` asks the engine what it
+reports for one TransactWriteItems of 3 small updates on one table, which DynamoDB bills at
+6 units (2 per item): the report says whether the engine's transaction figures can be trusted.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ N_OPERATIONS = 300
 WARMUP = 100  # DynamoDB Local is a JVM: its first few hundred calls run interpreted
 
 
-def _client(endpoint: str) -> Any:
+def make_client(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -30,7 +35,7 @@ def _client(endpoint: str) -> Any:
                                           region_name=env.BASE_ENV["AWS_REGION"], config=config)
 
 
-def _create_table(client: Any) -> None:
+def ensure_table(client: Any) -> None:
     if TABLE not in client.list_tables()["TableNames"]:
         client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -51,15 +56,33 @@ def _time(operation: Callable[[], Any], meter: CapacityMeter, n: int, warmup: in
     return {"latency": summarize_ms(samples), "dynamodb": meter.snapshot().per_request(n)}
 
 
+UPDATE = dict(TableName=TABLE, Key=KEY, UpdateExpression="ADD n :one", ExpressionAttributeValues={":one": {"N": "1"}})
+
+
+def update_item(client: Any) -> Callable[[], Any]:
+    """The floor operation: one UpdateItem (ADD) on one small item."""
+    return lambda: client.update_item(**UPDATE)
+
+
+def transaction_probe(client: Any, items: int = 3) -> dict:
+    """One TransactWriteItems of `items` small updates on one table: what the engine reports,
+    against DynamoDB's bill (2 write units per item of up to 1 KB)."""
+    actions = [{"Update": {"TableName": TABLE, "Key": {"pk": {"S": f"probe-{i}"}}, "UpdateExpression": "ADD n :one",
+                           "ExpressionAttributeValues": {":one": {"N": "1"}}}} for i in range(items)]
+    consumed = client.transact_write_items(TransactItems=actions, ReturnConsumedCapacity="INDEXES").get(
+        "ConsumedCapacity")
+    reported = sum(float(entry.get("CapacityUnits", 0.0)) for entry in consumed) if consumed else None
+    return {"items": items, "expected_units": 2.0 * items, "reported_units": reported, "consumed_capacity": consumed}
+
+
 def run(endpoint: str, n: int = N_OPERATIONS, warmup: int = WARMUP) -> dict:
-    client = _client(endpoint)
-    _create_table(client)
-    update = dict(TableName=TABLE, Key=KEY, UpdateExpression="ADD n :one",
-                  ExpressionAttributeValues={":one": {"N": "1"}})
+    client = make_client(endpoint)
+    ensure_table(client)
     # What the engine itself answers for consumed capacity, quoted in the report.
-    sample = client.update_item(**update, ReturnConsumedCapacity="INDEXES").get("ConsumedCapacity")
+    sample = client.update_item(**UPDATE, ReturnConsumedCapacity="INDEXES").get("ConsumedCapacity")
     with CapacityMeter(keep_records=False) as meter:
         meter.attach_client(client)
-        results = {"UpdateItem": _time(lambda: client.update_item(**update), meter, n, warmup),
+        results = {"UpdateItem": _time(update_item(client), meter, n, warmup),
                    "GetItem": _time(lambda: client.get_item(TableName=TABLE, Key=KEY), meter, n, warmup)}
-    return {"table": TABLE, "operations": results, "engine_consumed_capacity_sample": sample}
+    return {"table": TABLE, "operations": results, "engine_consumed_capacity_sample": sample,
+            "transaction_probe": transaction_probe(client)}

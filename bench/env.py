@@ -1,7 +1,8 @@
 """The environment the app reads, fixed before anything imports it (as tests/conftest.py does).
 
 Table names are read at import time, so TABLE_PREFIX must be set before `import app`; the
-DynamoDB endpoint and WeChat base URL are set once those servers are up, still before import.
+DynamoDB endpoint, WeChat base URL and SQS endpoint are set once those servers are up, still
+before import.
 """
 from __future__ import annotations
 
@@ -48,15 +49,19 @@ def apply_base() -> None:
     os.environ.update(BASE_ENV)
 
 
-def point_at(dynamodb_endpoint: str, wechat_base: str) -> None:
-    """Aim the app at the local DynamoDB and WeChat simulator, and drop anything cached before."""
+def point_at(dynamodb_endpoint: str, wechat_base: str, sqs_endpoint: str | None = None) -> None:
+    """Aim the app at the local DynamoDB, WeChat simulator and (when given) SQS server, and drop
+    anything cached before."""
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
     os.environ["WECHAT_API_BASE"] = wechat_base
+    if sqs_endpoint:
+        os.environ["AWS_ENDPOINT_URL_SQS"] = sqs_endpoint
     if "chalicelib.settings" in sys.modules:  # imported earlier: forget what it read
-        from chalicelib import settings
+        from chalicelib import queues, settings
         from chalicelib.services import wechat_clients
         from chalicelib.storage import schema
 
         settings.reset_settings_cache()
         wechat_clients.reset_clients()
         schema.reset_connections()
+        queues.reset_clients()

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import RESULTS_DIR
+from bench import RESULTS_DIR, shop
 from bench.env import BASE_ENV
 
 ENGINE_NAMES = {"dynamodb-local": "AWS DynamoDB Local (in-memory, 127.0.0.1)",
@@ -27,7 +27,9 @@ def write(results: dict[str, Any]) -> list[Path]:
     """One JSON per benchmark (each with the run's metadata), then README.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in ("cold_start", "request_cost", "engine_floor"):
+    for name in ("cold_start", "request_cost", "engine_floor", "shop"):
+        if name not in results:
+            continue
         path = RESULTS_DIR / f"{name}.json"
         _write_atomically(path, json.dumps({"meta": results["meta"], name: results[name]}, indent=2,
                                            ensure_ascii=False) + "\n")
@@ -40,7 +42,10 @@ def write(results: dict[str, Any]) -> list[Path]:
 def markdown(results: dict[str, Any]) -> str:
     sections = [_header(results["meta"]), _cold_start(results["cold_start"]),
                 _request_cost(results["request_cost"], results["engine_floor"], results["meta"]),
-                _engine_floor(results["engine_floor"], results["request_cost"]), _notes()]
+                _engine_floor(results["engine_floor"], results["request_cost"])]
+    if "shop" in results:
+        sections += [_shop(results["shop"]), _place_order(results["shop"], results["engine_floor"])]
+    sections.append(_notes())
     return "\n\n".join(sections) + "\n"
 
 
@@ -176,6 +181,143 @@ def _engine_floor(floor: dict[str, Any], cost: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _short(table: str) -> str:
+    return table.removeprefix(TABLE_PREFIX)
+
+
+def _theoretical_cell(theory: dict[str, Any]) -> str:
+    mark = "†" if theory["not_estimated_calls"] else ""
+    return f"{_units(theory['read_units'])}{mark} / {_units(theory['write_units'])}"
+
+
+def _calls_by_service(calls: dict[str, float]) -> str:
+    return ", ".join(f"{name} {_units(count)}" for name, count in calls.items()) or "0"
+
+
+def _shop(store: dict[str, Any]) -> str:
+    n, warmup = store["requests_per_scenario"], store["warmup_per_scenario"]
+    scenarios = [store["scenarios"][name] for name in shop.SCENARIO_ORDER if name in store["scenarios"]]
+    floor = store["floor_update_item_latency"]
+    lines = [f"## 4. Store requests beside the engine floor: demo store (`local/seed.py`) in DynamoDB, SQS on moto's "
+             f"server, {n} sequential requests each after {warmup} warm-up, each followed by one raw boto3 `UpdateItem`",
+             "",
+             "| Request | DynamoDB calls / req | RCU / req (reported) | WCU / req (reported) | theoretical RCU / WCU | "
+             "units / req by table | SQS calls / req | p50 ms | p99 ms | mean DynamoDB ms / req | req/s | "
+             "floor `UpdateItem` p50 ms | p50 / floor p50 | per DynamoDB call |",
+             "|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for result in scenarios:
+        d, lat, fl = result["dynamodb"], result["latency"], result["floor_update_item_latency"]
+        per_call = result["p50_ratio_to_floor_per_dynamodb_call"]
+        lines.append(
+            f"| {result['label']} | {_calls_cell(d)} | {_units(d['read_units'])} | {_units(d['write_units'])} | "
+            f"{_theoretical_cell(result['theoretical'])} | {_tables_cell(d)} | "
+            f"{_calls_by_service(result['sqs_calls_per_request'])} | {_fmt(lat['p50_ms'])} | {_fmt(lat['p99_ms'])} | "
+            f"{_fmt(d['dynamodb_ms'])} | {_fmt(lat['per_second'])} | {_fmt(fl['p50_ms'])} | "
+            f"{result['p50_ratio_to_floor']:.1f}x | "
+            f"{'-' if per_call is None else f'{per_call:.1f}x'} |")
+    lines.append(f"| raw boto3 `UpdateItem`, one small item (the floor: all {floor['n']} samples above) | 1 (UpdateItem 1) "
+                 f"| 0 | 1 | 0 / 1 | engine-floor W1 | 0 | {_fmt(floor['p50_ms'])} | {_fmt(floor['p99_ms'])} | "
+                 f"{_fmt(floor['mean_ms'])} | {_fmt(floor['per_second'])} | {_fmt(floor['p50_ms'])} | 1.0x | 1.0x |")
+    lines += ["",
+              "**Floor ratio** = the request's p50 over the p50 of the raw `UpdateItem`s timed right after each of its "
+              "requests (same engine, same process, same moment), so load drift hits both alike; *per DynamoDB call* "
+              "divides it by the request's DynamoDB calls. req/s = 1 / mean latency, one thread. † = without Query "
+              "(billed on what it scans, not estimated from item sizes; the reported column has it). Reported units "
+              "include secondary indexes (see section 5); theoretical ones are the base tables'. "
+              "`mean DynamoDB ms / req` is the time inside botocore's DynamoDB calls; the rest of the latency is the "
+              "app, the framework, and SQS for place order.",
+              "", _error_note(scenarios), "",
+              f"Setup: `seed_demo_store()`; {', '.join(f'{sku} x{qty}' for sku, qty in store['cart'].items())} "
+              f"restocked by {store['restocked_units_per_sku']:,} units each; user `shopper` with one address. "
+              "Add-to-cart puts the first line back into a cart holding the other two (its removal before each request "
+              "is not counted); preview and order take the 3 selected cart lines, express to the address; each order "
+              "has a fresh `checkout_token`, and the 3 lines it clears are re-added before the next one, untimed and "
+              "unmetered."]
+    return "\n".join(lines)
+
+
+def _place_order(store: dict[str, Any], floor: dict[str, Any]) -> str:
+    result = store["scenarios"].get("place_order")
+    if result is None:
+        return ""
+    d, theory, n = result["dynamodb"], result["theoretical"], store["requests_per_scenario"]
+    theory_table = theory.get("by_operation_table", {})
+    actions = result.get("transaction_actions", {})
+    lines = [f"## 5. Place order (3-line cart, express): calls and capacity units per order (mean of {n})", "",
+             "By operation and table:", "",
+             "| Operation | Table | calls / order | items / order | RCU (reported) | WCU (reported) | "
+             "of which on indexes | theoretical RCU / WCU (base table) | theoretical WCU / item |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    totals = dict.fromkeys(("calls", "read", "write", "index", "t_read", "t_write"), 0.0)
+    by_table: dict[str, dict[str, float]] = {}
+    for operation, tables in d["by_operation_table"].items():
+        for table, f in tables.items():
+            t = theory_table.get(operation, {}).get(table)
+            items = _units(f["items"])
+            if operation == "TransactWriteItems" and table in actions:
+                items += " (" + ", ".join(f"{a} {_units(c)}" for a, c in actions[table].items()) + ")"
+            elif operation in ("Query", "Scan"):
+                items += " scanned"
+            theory_cell = "not estimated" if t is None else f"{_units(t['read_units'])} / {_units(t['write_units'])}"
+            per_item = (f"{t['write_units'] / f['items']:g}" if t and t["write_units"] and f["items"] else "")
+            lines.append(f"| {operation} | {_short(table)} | {_units(f['calls'])} | {items} | {_units(f['read_units'])} "
+                         f"| {_units(f['write_units'])} | {_units(f['index_units'])} | {theory_cell} | {per_item} |")
+            row = by_table.setdefault(table, dict.fromkeys(("calls", "read", "write", "index", "t_read", "t_write"), 0.0))
+            for key, value in (("calls", f["calls"]), ("read", f["read_units"]), ("write", f["write_units"]),
+                               ("index", f["index_units"]), ("t_read", t["read_units"] if t else 0.0),
+                               ("t_write", t["write_units"] if t else 0.0)):
+                row[key] += value
+                totals[key] += value
+    lines.append(f"| **all** | | **{_units(d['calls'])}** calls | | **{_units(d['read_units'])}** | "
+                 f"**{_units(d['write_units'])}** | **{_units(round(totals['index'], 3))}** | "
+                 f"**{_theoretical_cell(theory)}** | |")
+    lines += ["", "By operation:", "", "| Operation | calls / order | RCU (reported) | WCU (reported) | "
+              "theoretical RCU / WCU (base tables) |", "|---|---:|---:|---:|---:|"]
+    for operation, op in d["by_operation"].items():
+        t = theory["by_operation"].get(operation)
+        cell = "not estimated" if t is None else f"{_units(t['read_units'])} / {_units(t['write_units'])}"
+        lines.append(f"| {operation} | {_units(op['calls'])} | {_units(op['read_units'])} | {_units(op['write_units'])} "
+                     f"| {cell} |")
+    lines += ["", "By table:", "", "| Table | calls / order | RCU (reported) | WCU (reported) | of which on indexes | "
+              "theoretical RCU / WCU (base table) |", "|---|---:|---:|---:|---:|---:|"]
+    for table, row in sorted(by_table.items()):
+        lines.append(f"| {_short(table)} | {_units(round(row['calls'], 3))} | {_units(round(row['read'], 3))} | "
+                     f"{_units(round(row['write'], 3))} | {_units(round(row['index'], 3))} | "
+                     f"{_units(round(row['t_read'], 3))} / {_units(round(row['t_write'], 3))} |")
+    sqs = _calls_by_service(result["sqs_calls_per_request"])
+    transact = d["by_operation_table"].get("TransactWriteItems", {})
+    t_transact = theory_table.get("TransactWriteItems", {})
+    transact_items = sum(f["items"] for f in transact.values())
+    transact_index = sum(f["index_units"] for f in transact.values())
+    transact_theory = sum(t["write_units"] for t in t_transact.values())
+    lines += ["", f"SQS calls / order: {sqs} (the pay-deadline timer; the queue URL is cached after the first). "
+              f"Latency: p50 {_fmt(result['latency']['p50_ms'])} ms, p99 {_fmt(result['latency']['p99_ms'])} ms, "
+              f"{_fmt(result['latency']['per_second'])} orders/s sequentially; "
+              f"{result['p50_ratio_to_floor']:.1f}x the floor `UpdateItem` p50.", "",
+              f"**The transaction**: one TransactWriteItems of {_units(transact_items)} items: "
+              + ", ".join(f"{_short(table)} " + ", ".join(f"{a} {_units(c)}" for a, c in acts.items())
+                          for table, acts in actions.items())
+              + f". DynamoDB bills transactional writes double: 2 WCU per item of up to 1 KB, so "
+              f"{_units(2 * transact_items)} WCU at the least; by the stored item sizes the base tables cost "
+              f"**{_units(transact_theory)} WCU** ("
+              + ", ".join(f"{_short(table)} {_units(t['write_units'])} = {_units(round(t['write_units'] / transact[table]['items'], 2))}"
+                          f" per item" for table, t in sorted(t_transact.items()) if transact.get(table, {}).get("items"))
+              + "; more than 2 per item means an item over 1 KB). "
+              + (f"Secondary indexes add {_units(transact_index)} WCU as the engine reports them (an index with ALL "
+                 "projection stores a copy of the item it indexes)."
+                 if sum(f["write_units"] for f in transact.values()) else
+                 "The engine reported no capacity for the transaction (nor for its indexes).")]
+    probe = floor.get("transaction_probe") or {}
+    if probe.get("reported_units") is not None and probe["reported_units"] != probe["expected_units"]:
+        lines += ["", f"**The engine under-reports transactions**: a TransactWriteItems of {probe['items']} small "
+                  f"updates on one table reports {_units(probe['reported_units'])} units where DynamoDB's rule gives "
+                  f"{_units(probe['expected_units'])} (`bench/engine_floor.py`, `transaction_probe`). DynamoDB Local "
+                  "appears to count each distinct per-item amount once per table, so several same-size items of one "
+                  "table in one transaction count as one: the reported WCU of TransactWriteItems on products and skus "
+                  "above is low. Read the theoretical column for the base tables; the index units are as reported."]
+    return "\n".join(lines)
+
+
 def _notes() -> str:
     return "\n".join([
         "Notes:",
@@ -185,5 +327,8 @@ def _notes() -> str:
         "the same process (sharing the GIL); `mean DynamoDB ms / req` is the time inside botocore calls, to compare "
         "with the mean latency.",
         "- The app's JSON log lines are formatted as usual but written to /dev/null.",
-        "- The hook is `bench/capacity.py` (`CapacityMeter`), reusable for other requests.",
+        "- The hook is `bench/capacity.py` (`CapacityMeter`), reusable for other requests; `CallCounter` counts "
+        "SQS calls. Setup between measured requests runs inside `meter.paused()`.",
+        "- moto's SQS server runs as a thread of the same process: its handling of SendMessage is part of place "
+        "order's latency, as a network round trip to SQS would be.",
     ])

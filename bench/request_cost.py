@@ -83,7 +83,7 @@ def _checked(scenario: Scenario, response: Any) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_app_logs() -> Iterator[None]:
+def quiet_app_logs() -> Iterator[None]:
     """Send the app's JSON log lines to /dev/null: still formatted (a real per-request cost,
     as in Lambda), but not flooding the terminal."""
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
@@ -96,7 +96,7 @@ def _quiet_app_logs() -> Iterator[None]:
                 handler.setStream(stream)
 
 
-def _item_fetcher(endpoint: str) -> theoretical.FetchItem:
+def item_fetcher(endpoint: str) -> theoretical.FetchItem:
     """Reads stored items with a separate, unmetered client (for the theoretical units)."""
     import boto3
 
@@ -104,12 +104,15 @@ def _item_fetcher(endpoint: str) -> theoretical.FetchItem:
     return lambda table, key: client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
 
 
-def _theoretical_per_request(usage: Usage, fetch: theoretical.FetchItem, n: int) -> dict:
+def theoretical_per_request(usage: Usage, fetch: theoretical.FetchItem, n: int) -> dict:
     found = theoretical.estimate(usage.records, fetch)
     return {"read_units": round(found["read_units"] / n, 3), "write_units": round(found["write_units"] / n, 3),
             "not_estimated_calls": found["not_estimated_calls"],
             "by_operation": {op: {kind: round(value / n, 3) for kind, value in totals.items()}
-                             for op, totals in sorted(found["by_operation"].items())}}
+                             for op, totals in sorted(found["by_operation"].items())},
+            "by_operation_table": {op: {table: {kind: round(value / n, 3) for kind, value in totals.items()}
+                                        for table, totals in sorted(tables.items())}
+                                   for op, tables in sorted(found["by_operation_table"].items())}}
 
 
 def _measure_all(simulator: Any, endpoint: str, n: int, warmup: int) -> dict[str, dict]:
@@ -119,13 +122,13 @@ def _measure_all(simulator: Any, endpoint: str, n: int, warmup: int) -> dict[str
     from app import app
 
     schema.create_all_tables()
-    fetch, results = _item_fetcher(endpoint), {}
-    with CapacityMeter() as meter, _quiet_app_logs(), \
+    fetch, results = item_fetcher(endpoint), {}
+    with CapacityMeter() as meter, quiet_app_logs(), \
             Client(app, stage_name="test", project_dir=str(ROOT)) as client:
         meter.attach_models(schema.ALL_MODELS)
         for scenario in _scenarios(client):
             result, usage = measure(scenario, meter, simulator, n, warmup)
-            result["theoretical"] = _theoretical_per_request(usage, fetch, n)
+            result["theoretical"] = theoretical_per_request(usage, fetch, n)
             results[scenario.name] = result
     return results
 

@@ -9,7 +9,8 @@ BOOL/NULL: 1; L/M: 3 + 1 per element + elements; sets: sum of members.
 Units: a write costs ceil(size / 1 KB) per item, a read ceil(size / 4 KB), halved when
 eventually consistent; transactions double both; a miss still costs the minimum. Writes are
 billed on the larger of the before and after images: we size the item as stored after the
-run, which is the larger image for items that only grow (true of login's items).
+run, which is the larger image for items that only grow (true of login's items); an item
+deleted by the end of the run (an ordered cart line) counts the minimum, right for small items.
 Query and Scan depend on what they return, so they are counted as not estimated.
 """
 from __future__ import annotations
@@ -102,6 +103,7 @@ def estimate(records: Iterable[CallRecord], fetch_item: FetchItem) -> dict[str, 
     """Theoretical read and write units of the recorded calls, by operation."""
     sizes: dict[str, int] = {}  # stored item sizes, looked up once per key
     by_operation: dict[str, dict[str, float]] = {}
+    by_operation_table: dict[str, dict[str, dict[str, float]]] = {}
     not_estimated = 0
     for record in records:
         found = touches(record.operation, record.params)
@@ -111,8 +113,13 @@ def estimate(records: Iterable[CallRecord], fetch_item: FetchItem) -> dict[str, 
         totals = by_operation.setdefault(record.operation, {"read_units": 0.0, "write_units": 0.0})
         for touch in found:
             size = item_size(touch.item) if touch.item is not None else _stored_size(touch, fetch_item, sizes)
-            totals[f"{touch.kind}_units"] += units(touch, size)
-    return {"by_operation": by_operation, "not_estimated_calls": not_estimated,
+            cost = units(touch, size)
+            totals[f"{touch.kind}_units"] += cost
+            per_table = by_operation_table.setdefault(record.operation, {}).setdefault(
+                touch.table, {"read_units": 0.0, "write_units": 0.0})
+            per_table[f"{touch.kind}_units"] += cost
+    return {"by_operation": by_operation, "by_operation_table": by_operation_table,
+            "not_estimated_calls": not_estimated,
             "read_units": sum(t["read_units"] for t in by_operation.values()),
             "write_units": sum(t["write_units"] for t in by_operation.values())}
 

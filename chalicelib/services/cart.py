@@ -118,5 +118,4 @@ def selected_lines(user_id: str) -> dict[str, int]:
 
 
 def remove_ordered(user_id: str, sku_ids: list[str]) -> None:
-    for sku_id in sku_ids:
-        carts.remove_line(user_id, sku_id)
+    carts.remove_lines(user_id, sku_ids)

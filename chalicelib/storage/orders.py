@@ -18,7 +18,7 @@ from typing import Any
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.domain.pricing import QuoteLine as OrderLine  # an order keeps its quote's lines
@@ -59,9 +59,11 @@ class AllByTime(_Index):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class ByTimer(_Index):
-    class Meta(_Index.Meta):
+class ByTimer(GlobalSecondaryIndex):
+    """Keys only: the sweeps need just the order ids, and every order write pays for the copy."""
+    class Meta:
         index_name = "by_timer"
+        projection = KeysOnlyProjection()
 
     timer_kind = UnicodeAttribute(hash_key=True)
     timer_at = UTCDateTimeAttribute(range_key=True)

@@ -1,0 +1,259 @@
+"""Store requests: add-to-cart, product list and search, checkout preview and place order.
+
+Each request type is measured like bench.request_cost (in-process through `chalice.test.Client`,
+DynamoDB calls and capacity through bench.capacity, latency p50/p99 and sequential req/s), on
+the demo store (local/seed.py) in DynamoDB Local, with SQS on moto's server (placing an order
+queues its pay-deadline timer). Beside every request, the same loop times one raw boto3
+UpdateItem on the same engine (bench.engine_floor's item): the engine's floor under the same
+load at the same moment, reported as a ratio.
+
+Setup between measured requests (putting a cart line back, re-adding the 3 lines an order
+cleared) runs with the meters paused and outside the timings: an order's figures are the
+order's alone. The shopper, alice-like, is `shopper`; the 3 SKUs are restocked first so 100+
+orders never run out (and never cross a low-stock threshold, which would add alert writes).
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+from urllib.parse import urlencode
+
+from bench import ROOT, engine_floor, env
+from bench.capacity import CallCounter, CapacityMeter, Usage
+from bench.request_cost import JSON_HEADERS, item_fetcher, quiet_app_logs, theoretical_per_request
+from bench.stats import summarize_ms
+
+N_REQUESTS = 100
+WARMUP = 10
+FLOOR_WARMUP = 50
+SHOPPER_CODE = "shopper-1"  # the WeChat simulator's user "shopper"
+CART = {"sku-fuji-5": 2, "sku-navel-5": 1, "sku-cherry-1kg": 1}  # 3 lines, 3 products
+ADDED_SKU = "sku-fuji-5"  # add-to-cart puts this line back into a cart of the other two
+RESTOCK_UNITS = 100_000
+ADDRESS = {"name": "张三", "phone": "13800138000", "province": "上海市", "city": "上海市", "district": "徐汇区",
+           "detail": "漕溪北路88号"}
+CATEGORY_QUERY = {"category_id": "c-fruit", "sort": "sales", "limit": 20}
+SEARCH_WORD = "苹果"
+SCENARIO_ORDER = ("add_to_cart", "products_category", "products_search", "checkout_preview", "place_order")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    label: str
+    send: Callable[[int], Any]  # request index -> chalice.test HTTPResponse
+    check: Callable[[dict], bool]  # is the body the expected one?
+    status: int = 200
+    prepare: Callable[[int], None] | None = None  # untimed, unmetered, before each request
+
+
+# ------------------------------------------------------------------------------ servers
+
+
+class SqsServer:
+    """moto's SQS (a threaded server in this process) on a free loopback port."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        from local.processes import free_port
+
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        # Its request log lines would go through the app's JSON log handler, in this process.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+# -------------------------------------------------------------------------------- setup
+
+
+def _call(client: Any, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    headers = dict(JSON_HEADERS)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    payload = json.dumps(body).encode() if body is not None else None
+    return getattr(client.http, method.lower())(path, headers=headers, body=payload)
+
+
+def _json(response: Any, what: str, status: int = 200) -> dict:
+    if response.status_code != status:
+        raise RuntimeError(f"{what}: HTTP {response.status_code} (expected {status}): {response.body[:500]!r}")
+    return json.loads(response.body) if response.body else {}
+
+
+def _prepare_store() -> list[str]:
+    """Tables, queues, the demo store, and stock for every order the bench will place."""
+    from chalicelib import queues
+    from chalicelib.services import stock
+    from chalicelib.storage import schema
+    from local.seed import seed_demo_store
+
+    schema.create_all_tables()
+    queues.create_all_queues()
+    seeded = seed_demo_store()
+    for sku_id in CART:
+        stock.adjust_stock(sku_id, stock.StockChange(sku_id, delta=RESTOCK_UNITS), "bench restock", "bench")
+    return seeded
+
+
+def _scenarios(client: Any) -> list[Scenario]:
+    token = _json(_call(client, "POST", "/v1/auth/login", {"code": SHOPPER_CODE}), "shopper login")["token"]
+    address_id = _json(_call(client, "POST", "/v1/addresses", ADDRESS, token=token), "address", 201)["address_id"]
+
+    def add(sku_id: str, quantity: int) -> Any:
+        return _call(client, "POST", "/v1/cart/items", {"sku_id": sku_id, "quantity": quantity}, token=token)
+
+    def cart_skus() -> set[str]:
+        return {line["sku_id"] for line in _json(_call(client, "GET", "/v1/cart", token=token), "cart")["lines"]}
+
+    def put_back_cart(_: int) -> None:  # after an order: the 3 lines again, as a shopper would
+        present = cart_skus()
+        for sku_id, quantity in CART.items():
+            if sku_id not in present:
+                _json(add(sku_id, quantity), f"re-add {sku_id}")
+
+    def remove_added_line(_: int) -> None:
+        _json(_call(client, "DELETE", f"/v1/cart/items/{ADDED_SKU}", token=token), "remove line")
+
+    put_back_cart(0)
+    three_lines = lambda body: len(body["lines"]) == 3  # noqa: E731
+    checkout = {"address_id": address_id}  # no items: the selected cart lines; express to the address
+    category_path = f"/v1/products?{urlencode(CATEGORY_QUERY)}"
+    search_path = f"/v1/products?{urlencode({'q': SEARCH_WORD})}"
+    return [
+        Scenario("add_to_cart", "POST /v1/cart/items (3rd line into a 2-line cart)",
+                 lambda i: add(ADDED_SKU, CART[ADDED_SKU]), three_lines, prepare=remove_added_line),
+        Scenario("products_category", f"GET /v1/products?{urlencode(CATEGORY_QUERY)}",
+                 lambda i: _call(client, "GET", category_path), lambda body: len(body["items"]) >= 3),
+        Scenario("products_search", f"GET /v1/products?q={SEARCH_WORD} (keyword search)",
+                 lambda i: _call(client, "GET", search_path),
+                 lambda body: "p-fuji" in {item["product_id"] for item in body["items"]}),
+        Scenario("checkout_preview", "POST /v1/checkout/preview (3 selected cart lines, express)",
+                 lambda i: _call(client, "POST", "/v1/checkout/preview", checkout, token=token),
+                 lambda body: three_lines(body) and body["delivery_method"] == "express"),
+        Scenario("place_order", "POST /v1/orders (3-line cart, express)",
+                 lambda i: _call(client, "POST", "/v1/orders", {**checkout, "checkout_token": uuid.uuid4().hex},
+                                 token=token),
+                 lambda body: three_lines(body) and body["status"] == "pending_payment",
+                 status=201, prepare=put_back_cart),
+    ]
+
+
+# ------------------------------------------------------------------------------ measuring
+
+
+@contextlib.contextmanager
+def _paused(*meters: Any) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for meter in meters:
+            stack.enter_context(meter.paused())
+        yield
+
+
+def _checked(scenario: Scenario, response: Any) -> None:
+    if not scenario.check(_json(response, scenario.label, scenario.status)):
+        raise RuntimeError(f"{scenario.label}: unexpected body {response.body[:500]!r}")
+
+
+def measure(scenario: Scenario, meter: CapacityMeter, sqs: CallCounter, floor: Callable[[], Any],
+            n: int, warmup: int, floor_samples: list[float] | None = None) -> tuple[dict, Usage]:
+    """Warm up, then n rounds of: setup (paused), the request (timed, metered), one floor UpdateItem
+    (timed, on a client the meter does not see)."""
+    for i in range(n, n + warmup):
+        if scenario.prepare:
+            scenario.prepare(i)
+        _checked(scenario, scenario.send(i))
+    meter.reset()
+    sqs.reset()
+    latencies, floor_latencies = [], []
+    for i in range(n):
+        if scenario.prepare:
+            with _paused(meter, sqs):
+                scenario.prepare(i)
+        started = time.perf_counter()
+        response = scenario.send(i)
+        latencies.append(time.perf_counter() - started)
+        _checked(scenario, response)
+        started = time.perf_counter()
+        floor()
+        floor_latencies.append(time.perf_counter() - started)
+    usage, sqs_calls = meter.snapshot(), sqs.snapshot()
+    if floor_samples is not None:
+        floor_samples.extend(floor_latencies)
+    latency, floor_latency = summarize_ms(latencies), summarize_ms(floor_latencies)
+    dynamodb = usage.per_request(n)
+    ratio = latency["p50_ms"] / floor_latency["p50_ms"]
+    return {"label": scenario.label, "latency": latency, "floor_update_item_latency": floor_latency,
+            "p50_ratio_to_floor": round(ratio, 2),
+            "p50_ratio_to_floor_per_dynamodb_call": round(ratio / dynamodb["calls"], 2) if dynamodb["calls"] else None,
+            "dynamodb": dynamodb, "sqs_calls_per_request": {op: round(count / n, 3) for op, count in sqs_calls.items()},
+            "setup_between_requests": "untimed and unmetered" if scenario.prepare else None}, usage
+
+
+def transaction_actions(usage: Usage, n: int) -> dict[str, dict[str, float]]:
+    """{table: {action: per request}} of the TransactWriteItems calls (ConditionCheck, Put, ...)."""
+    found: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for record in usage.records:
+        if record.operation == "TransactWriteItems":
+            for entry in record.params.get("TransactItems", []):
+                for action, spec in entry.items():
+                    found[spec.get("TableName", "?")][action] += 1
+    return {table: {action: round(count / n, 3) for action, count in sorted(actions.items())}
+            for table, actions in sorted(found.items())}
+
+
+def _measure_all(simulator: Any, dynamodb_endpoint: str, n: int, warmup: int) -> dict:
+    from chalice.test import Client
+    from chalicelib import queues
+    from chalicelib.storage import schema
+
+    from app import app
+
+    seeded = _prepare_store()
+    fetch, results = item_fetcher(dynamodb_endpoint), {}
+    floor_client = engine_floor.make_client(dynamodb_endpoint)
+    engine_floor.ensure_table(floor_client)
+    floor = engine_floor.update_item(floor_client)
+    for _ in range(FLOOR_WARMUP):
+        floor()
+    sqs, floor_samples = CallCounter("sqs"), []
+    with CapacityMeter() as meter, quiet_app_logs(), \
+            Client(app, stage_name="test", project_dir=str(ROOT)) as client:
+        meter.attach_models(schema.ALL_MODELS)
+        sqs.attach_client(queues._client())
+        try:
+            for scenario in _scenarios(client):
+                result, usage = measure(scenario, meter, sqs, floor, n, warmup, floor_samples)
+                result["theoretical"] = theoretical_per_request(usage, fetch, n)
+                if scenario.name == "place_order":
+                    result["transaction_actions"] = transaction_actions(usage, n)
+                results[scenario.name] = result
+        finally:
+            sqs.detach()
+    return {"seeded": seeded, "scenarios": results, "floor_update_item_latency": summarize_ms(floor_samples)}
+
+
+def run(dynamodb_endpoint: str, sqs_endpoint: str, n: int = N_REQUESTS, warmup: int = WARMUP) -> dict:
+    """Start a WeChat simulator (for the shopper's login), aim the app at it, DynamoDB and SQS,
+    seed the demo store and measure every store request."""
+    from local.wechat_sim import start_simulator
+
+    simulator = start_simulator(apps={env.WECHAT_APPID: env.WECHAT_SECRET}, code2session_per_minute=1_000_000)
+    try:
+        env.point_at(dynamodb_endpoint, simulator.base_url, sqs_endpoint)
+        measured = _measure_all(simulator, dynamodb_endpoint, n, warmup)
+    finally:
+        simulator.stop()
+    return {"requests_per_scenario": n, "warmup_per_scenario": warmup, "cart": CART,
+            "restocked_units_per_sku": RESTOCK_UNITS, **measured}
