@@ -27,7 +27,7 @@ test: $(STAMP)
 tables: $(STAMP)
 	$(PY) -m local.provision
 
-## make bench: measure cold start and DynamoDB calls/capacity per request; writes bench/results/
+## make bench: cold start; DynamoDB calls, capacity and latency per request (login, cart, products, preview, order) beside the engine floor; writes bench/results/
 bench: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
 	$(PY) -m bench
