@@ -29,6 +29,25 @@ class SettingsError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class PaySettings:
+    """WeChat Pay (API.md "Configuration"). Keys and certificates are PEM text or file paths,
+    resolved by the pay adapters; the values here are as configured."""
+    version: str  # "v3" or "v2"
+    mch_id: str
+    api_base: str
+    notify_url: str  # public base URL; the callback routes are appended
+    api_key: str = field(repr=False)  # v2
+    apiv3_key: str = field(repr=False)
+    private_key: str = field(repr=False)
+    cert_serial: str
+    platform_certs: str
+    public_key: str
+    public_key_id: str
+    client_cert: str
+    client_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     stage: str
     table_prefix: str
@@ -44,6 +63,7 @@ class Settings:
     auto_confirm_days: float
     cors_allow_origins: tuple[str, ...]
     wechat_http_timeout_seconds: float
+    pay: "PaySettings"
 
     def resource_name(self, base: str) -> str:
         """The name of a table or queue in this stack (one stack per TABLE_PREFIX)."""
@@ -103,6 +123,28 @@ def load_settings() -> Settings:
         auto_confirm_days=_number("AUTO_CONFIRM_DAYS", 10),
         cors_allow_origins=origins,
         wechat_http_timeout_seconds=_number("WECHAT_HTTP_TIMEOUT_SECONDS", 5),
+        pay=_pay_settings(),
+    )
+
+
+def _pay_settings() -> PaySettings:
+    version = (_env("WECHAT_PAY_VERSION", "v3") or "v3").lower()
+    if version not in ("v2", "v3"):
+        raise SettingsError(f"WECHAT_PAY_VERSION must be v2 or v3, got {version!r}")
+    return PaySettings(
+        version=version,
+        mch_id=_env("WECHAT_PAY_MCH_ID", "") or "",
+        api_base=(_env("WECHAT_PAY_API_BASE") or REAL_WECHAT_PAY_API_BASE).rstrip("/"),
+        notify_url=(_env("WECHAT_PAY_NOTIFY_URL", "") or "").rstrip("/"),
+        api_key=_secret("WECHAT_PAY_API_KEY", "") or "",
+        apiv3_key=_secret("WECHAT_PAY_APIV3_KEY", "") or "",
+        private_key=_secret("WECHAT_PAY_PRIVATE_KEY", "") or "",
+        cert_serial=_env("WECHAT_PAY_CERT_SERIAL", "") or "",
+        platform_certs=_env("WECHAT_PAY_PLATFORM_CERTS", "") or "",
+        public_key=_env("WECHAT_PAY_PUBLIC_KEY", "") or "",
+        public_key_id=_env("WECHAT_PAY_PUBLIC_KEY_ID", "") or "",
+        client_cert=_env("WECHAT_PAY_CLIENT_CERT", "") or "",
+        client_key=_secret("WECHAT_PAY_CLIENT_KEY", "") or "",
     )
 
 

@@ -101,6 +101,8 @@ class OrderRecord(Model):
     created_at = UTCDateTimeAttribute()
     pay_deadline = UTCDateTimeAttribute()
     paid_at = UTCDateTimeAttribute(null=True)
+    transaction_id = UnicodeAttribute(null=True)  # WeChat Pay's, once paid
+    prepay = MapAttribute(null=True)  # {"prepay_id", "version", "created_at"}: reused while the order is unpaid
     cancelled_at = UTCDateTimeAttribute(null=True)
     cancel_reason = UnicodeAttribute(null=True)  # "user" or "timeout"
     shipped_at = UTCDateTimeAttribute(null=True)
@@ -149,6 +151,8 @@ class Order:
     store_id: str | None = None
     shipment: dict[str, Any] | None = None
     paid_at: datetime | None = None
+    transaction_id: str | None = None
+    prepay: dict[str, Any] | None = None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
     shipped_at: datetime | None = None
@@ -185,6 +189,7 @@ def from_record(record: OrderRecord) -> Order:
         delivery_fee_fen=int(record.delivery_fee_fen), payable_fen=int(record.payable_fen),
         address=record.address.as_dict() if record.address else None, store_id=record.store_id,
         shipment=record.shipment.as_dict() if record.shipment else None, paid_at=record.paid_at,
+        transaction_id=record.transaction_id, prepay=record.prepay.as_dict() if record.prepay else None,
         cancelled_at=record.cancelled_at, cancel_reason=record.cancel_reason, shipped_at=record.shipped_at,
         completed_at=record.completed_at,
     )

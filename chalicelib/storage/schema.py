@@ -12,6 +12,7 @@ from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.idempotency import IdempotencyRecord
 from chalicelib.storage.listings import ListingRecord
 from chalicelib.storage.orders import OrderRecord
+from chalicelib.storage.payments import PaymentRecord, RefundRecord
 from chalicelib.storage.products import ProductRecord
 from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.skus import SkuRecord
@@ -23,7 +24,7 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord,
                                        ListingRecord, StoreRecord,
                                        AddressRecord, OrderRecord, CartLineRecord,
-                                       StockMovementRecord, AlertRecord)
+                                       StockMovementRecord, AlertRecord, PaymentRecord, RefundRecord)
 
 
 def create_all_tables() -> list[str]:

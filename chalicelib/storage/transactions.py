@@ -14,6 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.storage.catalog import ProductRecord, SkuRecord
 from chalicelib.storage.orders import Order, OrderRecord, to_record
+from chalicelib.storage.payments import Payment, PaymentRecord, Refund, RefundRecord, payment_record, refund_record
 
 
 class OrderAlreadyExists(Exception):
@@ -86,20 +87,82 @@ def cancel_order_releasing_stock(order: Order, reason: str, now: datetime) -> No
                            stock_to=SkuRecord.available)
 
 
-def pay_order_committing_stock(order: Order, paid_at: datetime) -> None:
-    """pending_payment -> paid, units reserved -> sold, in one transaction (used by payment).
+class DuplicatePayment(Exception):
+    """This transaction_id is recorded already: the notify is a duplicate."""
 
-    Raises StatusChanged when the order is no longer pending_payment; nothing is written then.
+
+def pay_order(order: Order, payment: Payment, now: datetime) -> None:
+    """Record the payment and move the order pending_payment -> paid, units reserved -> sold.
+
+    Raises DuplicatePayment (transaction_id recorded before) or StatusChanged (the order is no
+    longer unpaid); nothing is written then.
     """
-    _leave_pending_payment(order, [OrderRecord.status.set("paid"), OrderRecord.paid_at.set(paid_at)],
-                           stock_to=SkuRecord.sold)
+    _leave_pending_payment(order, [OrderRecord.status.set("paid"), OrderRecord.paid_at.set(payment.paid_at),
+                                   OrderRecord.transaction_id.set(payment.transaction_id)],
+                           stock_to=SkuRecord.sold, puts=[_payment_put(payment, now)])
 
 
-def _leave_pending_payment(order: Order, order_actions: list, stock_to) -> None:
-    """Apply `order_actions` (condition: still pending_payment; the pay-deadline timer goes) and
-    move each line's units from reserved to `stock_to`, all or nothing."""
+def revive_order(order: Order, payment: Payment, now: datetime) -> None:
+    """A payment for an order that was closed: take its units from available stock again and
+    move it cancelled -> paid, with the payment recorded, all or nothing.
+
+    Raises DuplicatePayment, StatusChanged (not cancelled any more) or StockShortage.
+    """
     try:
         with TransactWrite(connection=OrderRecord._get_connection().connection) as transaction:
+            record, condition = _payment_put(payment, now)
+            transaction.save(record, condition=condition)
+            transaction.update(
+                OrderRecord(order.order_id),
+                actions=[OrderRecord.status.set("paid"), OrderRecord.paid_at.set(payment.paid_at),
+                         OrderRecord.transaction_id.set(payment.transaction_id), OrderRecord.cancelled_at.remove(),
+                         OrderRecord.cancel_reason.remove()],
+                condition=OrderRecord.status == "cancelled",
+            )
+            for line in order.lines:
+                transaction.update(
+                    SkuRecord(line.sku_id),
+                    actions=[SkuRecord.available.add(-line.quantity), SkuRecord.sold.add(line.quantity)],
+                    condition=SkuRecord.available >= line.quantity,
+                )
+    except TransactWriteError as error:
+        failed = _failed_indexes(error)
+        if 0 in failed:
+            raise DuplicatePayment() from None
+        if 1 in failed:
+            raise StatusChanged() from None
+        if failed:
+            raise StockShortage([order.lines[i - 2].sku_id for i in failed]) from None
+        raise
+
+
+def record_payment_to_refund(payment: Payment, refund: Refund, now: datetime) -> None:
+    """A payment that cannot be applied (closed and sold out, or a second payment): record it
+    with the full refund we are about to request, together. Raises DuplicatePayment."""
+    try:
+        with TransactWrite(connection=OrderRecord._get_connection().connection) as transaction:
+            record, condition = _payment_put(payment, now)
+            transaction.save(record, condition=condition)
+            transaction.save(refund_record(refund), condition=RefundRecord.out_refund_no.does_not_exist())
+    except TransactWriteError as error:
+        if 0 in _failed_indexes(error):
+            raise DuplicatePayment() from None
+        raise
+
+
+def _payment_put(payment: Payment, now: datetime):
+    return payment_record(payment, now), PaymentRecord.transaction_id.does_not_exist()
+
+
+def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: list | None = None) -> None:
+    """Apply `order_actions` (condition: still pending_payment; the pay-deadline timer goes) and
+    move each line's units from reserved to `stock_to`, all or nothing. `puts` are (record,
+    condition) pairs written in the same transaction, before the order update."""
+    puts = puts or []
+    try:
+        with TransactWrite(connection=OrderRecord._get_connection().connection) as transaction:
+            for record, condition in puts:
+                transaction.save(record, condition=condition)
             transaction.update(
                 OrderRecord(order.order_id),
                 actions=order_actions + [OrderRecord.timer_kind.remove(), OrderRecord.timer_at.remove()],
@@ -112,6 +175,9 @@ def _leave_pending_payment(order: Order, order_actions: list, stock_to) -> None:
                     condition=SkuRecord.reserved >= line.quantity,
                 )
     except TransactWriteError as error:
-        if 0 in _failed_indexes(error):
+        failed = _failed_indexes(error)
+        if puts and any(index < len(puts) for index in failed):
+            raise DuplicatePayment() from None
+        if len(puts) in failed:
             raise StatusChanged() from None
         raise

@@ -6,8 +6,8 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib import clock
-from chalicelib.storage import orders, transactions
+from chalicelib.storage import orders
+from tests.storage.order_fixtures import pay
 from tests.api.helpers import admin_token, assert_envelope, call, log_in
 
 
@@ -26,7 +26,7 @@ def _place(client, user) -> dict:
 
 
 def _pay(order_id: str) -> None:
-    transactions.pay_order_committing_stock(orders.get_order(order_id), clock.now())
+    pay(orders.get_order(order_id))
 
 
 def test_the_merchant_lists_orders_by_status_newest_first(client, shop):

@@ -10,7 +10,7 @@ from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.schemas.timers import OrderTimer
 from chalicelib.services import order_lifecycle as lifecycle
 from chalicelib.storage import transactions
-from tests.storage.order_fixtures import counters, make_order, make_product
+from tests.storage.order_fixtures import pay, counters, make_order, make_product
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_someone_elses_order_is_not_found(unpaid):
 
 
 def test_a_paid_order_cannot_be_cancelled(unpaid):
-    transactions.pay_order_committing_stock(unpaid, clock.now())
+    pay(unpaid)
     with pytest.raises(InvalidOrderState):
         lifecycle.cancel_order("u1", "o1")
 
@@ -69,7 +69,7 @@ def test_a_due_timer_message_closes_the_order(unpaid):
 
 
 def test_ship_then_confirm_receipt_completes_the_order(unpaid):
-    transactions.pay_order_committing_stock(unpaid, clock.now())
+    pay(unpaid)
     shipped = lifecycle.ship_order("o1", "顺丰速运", "SF1234567890")
     assert shipped.status == "shipped" and shipped.shipment["tracking_no"] == "SF1234567890"
     assert lifecycle.ship_order("o1", "顺丰速运", "SF1234567890").shipment == shipped.shipment  # repeat: unchanged
@@ -84,7 +84,7 @@ def test_shipping_an_unpaid_order_is_409(unpaid):
 
 
 def test_shipped_orders_complete_automatically_after_auto_confirm_days(unpaid):
-    transactions.pay_order_committing_stock(unpaid, clock.now())
+    pay(unpaid)
     lifecycle.ship_order("o1", "顺丰速运", "SF1")
     assert lifecycle.sweep_auto_confirm() == {}
     with clock.frozen_at(clock.now() + lifecycle.auto_confirm_after() + timedelta(minutes=1)):

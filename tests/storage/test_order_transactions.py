@@ -7,7 +7,7 @@ from chalicelib import clock
 from chalicelib.storage import orders, transactions
 from chalicelib.storage.base import ConditionFailed
 from chalicelib.storage.catalog import ProductRecord
-from tests.storage.order_fixtures import counters, make_order, make_product
+from tests.storage.order_fixtures import pay, counters, make_order, make_product
 
 
 def test_placing_an_order_reserves_its_units(aws):
@@ -67,7 +67,7 @@ def test_paying_commits_reserved_units_to_sold_and_blocks_a_later_cancel(aws):
     make_product(skus={"s1": 10})
     order = make_order("o1", {"s1": 4})
     transactions.place_order_reserving_stock(order)
-    transactions.pay_order_committing_stock(order, clock.now())
+    pay(order)
     with pytest.raises(transactions.StatusChanged):
         transactions.cancel_order_releasing_stock(order, "timeout", clock.now())
     assert counters("s1") == {"available": 6, "allocated": 0, "reserved": 0, "sold": 4, "stock_in": 10}
@@ -87,5 +87,69 @@ def test_only_due_unpaid_orders_are_found_by_the_sweep_index(aws):
     transactions.place_order_reserving_stock(make_order("later", {"s1": 1}, deadline_minutes=15))
     paid = make_order("paid", {"s1": 1}, deadline_minutes=-1)
     transactions.place_order_reserving_stock(paid)
-    transactions.pay_order_committing_stock(paid, clock.now())
+    pay(paid)
     assert orders.due_order_ids(orders.TIMER_PAY_DEADLINE, clock.now(), 10) == ["due"]
+
+
+def _payment(order, transaction_id="4200000001", outcome="applied"):
+    from chalicelib.storage.payments import Payment
+
+    return Payment(transaction_id=transaction_id, order_id=order.order_id, amount_fen=order.payable_fen,
+                   paid_at=clock.now(), channel="v3", outcome=outcome)
+
+
+def test_a_payment_is_recorded_once_and_a_duplicate_changes_nothing(aws):
+    from chalicelib.storage import payments
+
+    make_product(skus={"s1": 10})
+    order = make_order("o1", {"s1": 2})
+    transactions.place_order_reserving_stock(order)
+    transactions.pay_order(order, _payment(order), clock.now())
+    with pytest.raises(transactions.DuplicatePayment):
+        transactions.pay_order(order, _payment(order), clock.now())
+    assert [p.transaction_id for p in payments.payments_of_order("o1")] == ["4200000001"]
+    assert orders.get_order("o1").transaction_id == "4200000001"
+    assert counters("s1") == {"available": 8, "allocated": 0, "reserved": 0, "sold": 2, "stock_in": 10}
+
+
+def test_paying_a_closed_order_revives_it_from_available_stock(aws):
+    make_product(skus={"s1": 10})
+    order = make_order("o1", {"s1": 3})
+    transactions.place_order_reserving_stock(order)
+    transactions.cancel_order_releasing_stock(order, "timeout", clock.now())
+    with pytest.raises(transactions.StatusChanged):
+        transactions.pay_order(order, _payment(order), clock.now())
+    transactions.revive_order(order, _payment(order, outcome="revived"), clock.now())
+    revived = orders.get_order("o1")
+    assert revived.status == "paid" and revived.cancelled_at is None
+    assert counters("s1") == {"available": 7, "allocated": 0, "reserved": 0, "sold": 3, "stock_in": 10}
+
+
+def test_reviving_without_stock_fails_and_writes_nothing(aws):
+    from chalicelib.storage import payments
+
+    make_product(skus={"s1": 3})
+    order = make_order("o1", {"s1": 3})
+    transactions.place_order_reserving_stock(order)
+    transactions.cancel_order_releasing_stock(order, "timeout", clock.now())
+    transactions.place_order_reserving_stock(make_order("o2", {"s1": 3}))  # someone else took the units
+    with pytest.raises(transactions.StockShortage):
+        transactions.revive_order(order, _payment(order, outcome="revived"), clock.now())
+    assert orders.get_order("o1").status == "cancelled" and payments.get_payment("4200000001") is None
+
+
+def test_an_unappliable_payment_is_recorded_with_its_refund_once(aws):
+    from chalicelib.storage import payments
+    from chalicelib.storage.payments import Refund
+
+    make_product(skus={"s1": 3})
+    order = make_order("o1", {"s1": 1})
+    refund = Refund(out_refund_no="R4200000001", order_id="o1", transaction_id="4200000001",
+                    amount_fen=order.payable_fen, status="processing", reason="late payment", refund_id=None,
+                    request_id=None, lines=(), restock="no", created_at=clock.now(), completed_at=None)
+    transactions.record_payment_to_refund(_payment(order, outcome="refunding"), refund, clock.now())
+    with pytest.raises(transactions.DuplicatePayment):
+        transactions.record_payment_to_refund(_payment(order, outcome="refunding"), refund, clock.now())
+    assert payments.get_refund("R4200000001").status == "processing"
+    assert payments.mark_refund("R4200000001", "processing", "success", refund_id="5030") is True
+    assert payments.mark_refund("R4200000001", "processing", "success") is False

@@ -1,0 +1,177 @@
+"""Tables `payments` (keyed by WeChat's transaction_id) and `refunds` (keyed by our out_refund_no).
+
+A payment is recorded once, in the same transaction as what it does to the order and stock
+(storage/payment_transactions.py); a duplicate notify finds its transaction_id taken and
+changes nothing. A refund's out_refund_no is its idempotency key towards WeChat too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+
+# What a recorded payment did: paid the order; paid a closed order by taking stock again;
+# or could not be applied (order closed and sold out, or paid twice) and is refunded in full.
+APPLIED, REVIVED, REFUNDING = "applied", "revived", "refunding"
+
+
+class _ByOrder(GlobalSecondaryIndex):
+    class Meta:
+        projection = AllProjection()
+
+    order_id = UnicodeAttribute(hash_key=True)
+
+
+class PaymentsByOrder(_ByOrder):
+    class Meta(_ByOrder.Meta):
+        index_name = "payments_by_order"
+
+
+class RefundsByOrder(_ByOrder):
+    class Meta(_ByOrder.Meta):
+        index_name = "refunds_by_order"
+
+
+class PaymentRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("payments")
+
+    transaction_id = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    paid_at = UTCDateTimeAttribute()
+    channel = UnicodeAttribute()  # "v2" or "v3"
+    outcome = UnicodeAttribute()
+    recorded_at = UTCDateTimeAttribute()
+
+    by_order = PaymentsByOrder()
+
+
+class RefundLineAttribute(MapAttribute):
+    sku_id = UnicodeAttribute()
+    quantity = NumberAttribute()
+
+
+class RefundRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("refunds")
+
+    out_refund_no = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute()
+    transaction_id = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    status = UnicodeAttribute()  # processing, success, failed
+    reason = UnicodeAttribute()
+    refund_id = UnicodeAttribute(null=True)  # WeChat's id, once it has one
+    request_id = UnicodeAttribute(null=True)  # the after-sales request, if any
+    lines = ListAttribute(of=RefundLineAttribute, default=list)  # units to restock if unshipped
+    restock = UnicodeAttribute(default="no")  # "no", "pending", "done": restocked once
+    created_at = UTCDateTimeAttribute()
+    completed_at = UTCDateTimeAttribute(null=True)
+
+    by_order = RefundsByOrder()
+
+
+@dataclass(frozen=True)
+class Payment:
+    transaction_id: str
+    order_id: str
+    amount_fen: int
+    paid_at: datetime
+    channel: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Refund:
+    out_refund_no: str
+    order_id: str
+    transaction_id: str
+    amount_fen: int
+    status: str
+    reason: str
+    refund_id: str | None
+    request_id: str | None
+    lines: tuple[tuple[str, int], ...]
+    restock: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+def payment_record(payment: Payment, now: datetime) -> PaymentRecord:
+    return PaymentRecord(payment.transaction_id, order_id=payment.order_id, amount_fen=payment.amount_fen,
+                         paid_at=payment.paid_at, channel=payment.channel, outcome=payment.outcome, recorded_at=now)
+
+
+def refund_record(refund: Refund) -> RefundRecord:
+    return RefundRecord(refund.out_refund_no, order_id=refund.order_id, transaction_id=refund.transaction_id,
+                        amount_fen=refund.amount_fen, status=refund.status, reason=refund.reason,
+                        refund_id=refund.refund_id, request_id=refund.request_id,
+                        lines=[RefundLineAttribute(sku_id=sku, quantity=qty) for sku, qty in refund.lines],
+                        restock=refund.restock, created_at=refund.created_at, completed_at=refund.completed_at)
+
+
+def _to_payment(record: PaymentRecord) -> Payment:
+    return Payment(transaction_id=record.transaction_id, order_id=record.order_id, amount_fen=int(record.amount_fen),
+                   paid_at=record.paid_at, channel=record.channel, outcome=record.outcome)
+
+
+def _to_refund(record: RefundRecord) -> Refund:
+    return Refund(out_refund_no=record.out_refund_no, order_id=record.order_id, transaction_id=record.transaction_id,
+                  amount_fen=int(record.amount_fen), status=record.status, reason=record.reason,
+                  refund_id=record.refund_id, request_id=record.request_id,
+                  lines=tuple((line.sku_id, int(line.quantity)) for line in record.lines or []),
+                  restock=record.restock, created_at=record.created_at, completed_at=record.completed_at)
+
+
+def get_payment(transaction_id: str) -> Payment | None:
+    try:
+        return _to_payment(PaymentRecord.get(transaction_id, consistent_read=True))
+    except PaymentRecord.DoesNotExist:
+        return None
+
+
+def payments_of_order(order_id: str) -> list[Payment]:
+    return sorted((_to_payment(r) for r in PaymentRecord.by_order.query(order_id)), key=lambda p: p.paid_at)
+
+
+def get_refund(out_refund_no: str) -> Refund | None:
+    try:
+        return _to_refund(RefundRecord.get(out_refund_no, consistent_read=True))
+    except RefundRecord.DoesNotExist:
+        return None
+
+
+def refunds_of_order(order_id: str) -> list[Refund]:
+    return sorted((_to_refund(r) for r in RefundRecord.by_order.query(order_id)), key=lambda r: r.created_at)
+
+
+def create_refund(refund: Refund) -> bool:
+    """Record a refund we are about to ask WeChat for; False if that out_refund_no exists."""
+    try:
+        with condition_failure_as(ConditionFailed):
+            refund_record(refund).save(condition=RefundRecord.out_refund_no.does_not_exist())
+    except ConditionFailed:
+        return False
+    return True
+
+
+def mark_refund(out_refund_no: str, expected: str, new: str, *, refund_id: str | None = None,
+                completed_at: datetime | None = None) -> bool:
+    """processing -> success/failed (condition: status == expected); False if it moved already."""
+    actions = [RefundRecord.status.set(new)]
+    if refund_id:
+        actions.append(RefundRecord.refund_id.set(refund_id))
+    if completed_at:
+        actions.append(RefundRecord.completed_at.set(completed_at))
+    try:
+        with condition_failure_as(ConditionFailed):
+            RefundRecord(out_refund_no).update(actions=actions, condition=RefundRecord.status == expected)
+    except ConditionFailed:
+        return False
+    return True
