@@ -1,7 +1,7 @@
 """Merchant stock changes, POS/warehouse syncs and alerts."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -58,7 +58,7 @@ class StockSyncResult(ResponseModel):
 
 
 class AlertQuery(QueryModel):
-    kind: Literal["low_stock"] = "low_stock"
+    kind: Literal["low_stock", "payment_anomaly", "refund_failed"] = "low_stock"
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=2048)
 
@@ -71,6 +71,7 @@ class AlertOut(ResponseModel):
     available: int | None
     threshold: int | None
     created_at: str
+    detail: dict[str, Any] | None = None
 
 
 class AlertList(ResponseModel):

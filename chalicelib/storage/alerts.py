@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
 from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
@@ -30,6 +30,7 @@ class AlertRecord(Model):
     product_id = UnicodeAttribute(null=True)
     available = NumberAttribute(null=True)
     threshold = NumberAttribute(null=True)
+    detail = MapAttribute(null=True)  # kind-specific facts, e.g. a mismatching payment notify
     created_at = UTCDateTimeAttribute()
 
 
@@ -42,6 +43,7 @@ class Alert:
     available: int | None
     threshold: int | None
     created_at: datetime
+    detail: dict[str, Any] | None = None
 
 
 def at_or_below_threshold(sku_ids: list[str]) -> list[str]:
@@ -88,10 +90,12 @@ def rearm_low_stock(sku_id: str) -> bool:
 
 
 def record_alert(kind: str, now: datetime, *, sku_id: str | None = None, product_id: str | None = None,
-                 available: int | None = None, threshold: int | None = None) -> Alert:
+                 available: int | None = None, threshold: int | None = None,
+                 detail: dict[str, Any] | None = None) -> Alert:
     alert_id = "al" + secrets.token_hex(8)
     record = AlertRecord(kind, f"{now.isoformat()}#{alert_id}", alert_id=alert_id, sku_id=sku_id,
-                         product_id=product_id, available=available, threshold=threshold, created_at=now)
+                         product_id=product_id, available=available, threshold=threshold, detail=detail,
+                         created_at=now)
     with condition_failure_as(ConditionFailed):
         record.save(condition=AlertRecord.sort_key.does_not_exist())
     return _to_alert(record)
@@ -100,7 +104,8 @@ def record_alert(kind: str, now: datetime, *, sku_id: str | None = None, product
 def _to_alert(record: AlertRecord) -> Alert:
     return Alert(alert_id=record.alert_id, kind=record.kind, sku_id=record.sku_id, product_id=record.product_id,
                  available=None if record.available is None else int(record.available),
-                 threshold=None if record.threshold is None else int(record.threshold), created_at=record.created_at)
+                 threshold=None if record.threshold is None else int(record.threshold), created_at=record.created_at,
+                 detail=record.detail.as_dict() if record.detail else None)
 
 
 def list_alerts(kind: str, limit: int, cursor: dict[str, Any] | None) -> tuple[list[Alert], dict[str, Any] | None]:
