@@ -1,19 +1,24 @@
 """Merchant order routes: list and filter, one order with its payments and refunds, ship."""
 from __future__ import annotations
 
+from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.api.orders import order_out
 from chalicelib.schemas.orders import AdminOrderList, AdminOrderOut, AdminOrderQuery, ShipBody
-from chalicelib.services import merchant_orders
+from chalicelib.services import merchant_orders, payments
 from chalicelib.storage.orders import Order
 
 api = ApiBlueprint(__name__, tag="admin-orders")
 
 
 def admin_order_out(order: Order) -> AdminOrderOut:
-    # Payments and refunds are recorded by the payment issue; until then an order has none.
-    return AdminOrderOut(**order_out(order).model_dump(), user_id=order.user_id, cancel_reason=order.cancel_reason,
-                         payments=[], refunds=[])
+    paid, refunded = payments.payments_and_refunds(order.order_id)
+    return AdminOrderOut(
+        **order_out(order).model_dump(), user_id=order.user_id, cancel_reason=order.cancel_reason,
+        payments=[{"transaction_id": p.transaction_id, "amount_fen": p.amount_fen, "paid_at": clock.to_iso(p.paid_at)}
+                  for p in paid],
+        refunds=[{"out_refund_no": r.out_refund_no, "refund_id": r.refund_id, "amount_fen": r.amount_fen,
+                  "status": r.status} for r in refunded])
 
 
 @api.route("GET", "/v1/admin/orders", auth="admin", query=AdminOrderQuery, response=AdminOrderList,

@@ -66,6 +66,11 @@ class ApiRequest:
     request_id: str
 
     @property
+    def client_ip(self) -> str:
+        identity = (self.raw.context or {}).get("identity") or {}
+        return str(identity.get("sourceIp") or "127.0.0.1")
+
+    @property
     def user_id(self) -> str:
         assert self.principal is not None, "only for routes declared with auth='user'"
         return self.principal.subject
@@ -119,6 +124,8 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
             params=params, principal=principal, raw=request, request_id=request_id,
         )
         result = handler(api_request)
+        if isinstance(result, Response):  # a callback answering in WeChat's own format (XML, ...)
+            return result
         reply = result if isinstance(result, Reply) else Reply(result, spec.status)
         return _json_response(reply.body, reply.status, request, reply.headers)
     except AppError as error:

@@ -12,35 +12,15 @@ from typing import Callable
 from chalicelib import clock, queues
 from chalicelib.domain import cursors
 from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_applied, next_status
-from chalicelib.errors import NotFound
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import OrderTimer
 from chalicelib.services import stock
+from chalicelib.services.order_reads import OrderNotFound, get_order, get_user_order  # noqa: F401  (part of this module's API)
 from chalicelib.settings import get_settings
 from chalicelib.storage import orders, transactions
 from chalicelib.storage.base import ConditionFailed
 
 log = get_logger(__name__)
-
-
-class OrderNotFound(NotFound):
-    code = "order_not_found"
-    message = "No such order"
-
-
-def get_user_order(user_id: str, order_id: str) -> orders.Order:
-    """The order, if it is this user's; someone else's order is 404 (never 403)."""
-    order = orders.get_order(order_id)
-    if order is None or order.user_id != user_id:
-        raise OrderNotFound()
-    return order
-
-
-def get_order(order_id: str) -> orders.Order:
-    order = orders.get_order(order_id)
-    if order is None:
-        raise OrderNotFound()
-    return order
 
 
 def _check(order: orders.Order, event: OrderEvent) -> bool:

@@ -251,3 +251,19 @@ def list_orders_for_merchant(status: str | None, created_from: datetime | None, 
                           limit=limit, last_evaluated_key=cursor)
     page = [from_record(record) for record in results]
     return page, results.last_evaluated_key
+
+
+def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime) -> None:
+    """Keep the prepay for reuse while the order is unpaid (condition: still pending_payment).
+
+    Losing the race to a payment or a close is harmless: the caller's answer is still valid
+    for the prepay it got, and WeChat refuses to pay a closed order.
+    """
+    try:
+        with condition_failure_as(ConditionFailed):
+            OrderRecord(order_id).update(
+                actions=[OrderRecord.prepay.set({"prepay_id": prepay_id, "version": version,
+                                                 "created_at": now.isoformat()})],
+                condition=OrderRecord.status == "pending_payment")
+    except ConditionFailed:
+        pass

@@ -37,6 +37,16 @@ class RefundsByOrder(_ByOrder):
         index_name = "refunds_by_order"
 
 
+class RefundsByStatus(GlobalSecondaryIndex):
+    """Refunds still `processing`, oldest first, for the retry job (a Query, never a scan)."""
+    class Meta:
+        index_name = "refunds_by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class PaymentRecord(Model):
     class Meta(TableMeta):
         table_name = table_name("payments")
@@ -75,6 +85,7 @@ class RefundRecord(Model):
     completed_at = UTCDateTimeAttribute(null=True)
 
     by_order = RefundsByOrder()
+    by_status = RefundsByStatus()
 
 
 @dataclass(frozen=True)
@@ -175,3 +186,7 @@ def mark_refund(out_refund_no: str, expected: str, new: str, *, refund_id: str |
     except ConditionFailed:
         return False
     return True
+
+
+def processing_refunds(limit: int) -> list[Refund]:
+    return [_to_refund(record) for record in RefundRecord.by_status.query("processing", limit=limit)]

@@ -1,12 +1,16 @@
 """What WeChat Pay tells us, the same for Pay v2 (XML) and v3 (JSON), so services never branch on the version.
 
 Amounts are integer fen. Times are timezone-aware datetimes (WeChat sends China Standard Time).
+The mapping from each version's wire fields sits here too, side by side, so the differences
+between them (names, states, time formats) are visible in one place.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Mapping
+
+from chalicelib.clock import CHINA_TZ
 
 TradeState = Literal["SUCCESS", "NOTPAY", "CLOSED", "REFUND", "USERPAYING", "PAYERROR", "REVOKED"]
 RefundStatus = Literal["SUCCESS", "PROCESSING", "ABNORMAL", "CLOSED"]
@@ -69,3 +73,68 @@ class PayApiError(Exception):
 
 class PayUnavailable(Exception):
     """WeChat Pay could not be reached, timed out, answered 5xx or something we cannot read."""
+
+
+# ---------------------------------------------------------------- wire fields -> these types
+# Each raises KeyError/ValueError/TypeError on missing or malformed fields; callers turn that into
+# PayUnavailable (an answer) or PayNotifyUnsupported (a notify).
+
+def _fen(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+def _rfc3339(text: Any) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(str(text))  # e.g. 2018-06-08T10:34:56+08:00
+    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
+
+
+def _china_time(text: str | None, pattern: str) -> datetime | None:
+    return datetime.strptime(text, pattern).replace(tzinfo=CHINA_TZ) if text else None
+
+
+def transaction_from_v3(data: Mapping[str, Any]) -> Transaction:
+    """A v3 query answer or a decrypted TRANSACTION.SUCCESS resource."""
+    amount, payer = data.get("amount") or {}, data.get("payer") or {}
+    return Transaction(
+        out_trade_no=str(data["out_trade_no"]), transaction_id=data.get("transaction_id") or None,
+        trade_state=str(data["trade_state"]), amount_total_fen=_fen(amount.get("total")),  # type: ignore[arg-type]
+        payer_openid=payer.get("openid") or None, appid=str(data.get("appid", "")),
+        mchid=str(data.get("mchid", "")), success_time=_rfc3339(data.get("success_time")))
+
+
+def refund_from_v3(data: Mapping[str, Any]) -> Refund:
+    """A v3 refund answer (`status`) or a decrypted REFUND.* resource (`refund_status`)."""
+    amount = data.get("amount") or {}
+    return Refund(
+        out_refund_no=str(data["out_refund_no"]), refund_id=str(data["refund_id"]),
+        out_trade_no=str(data.get("out_trade_no", "")), transaction_id=data.get("transaction_id") or None,
+        refund_fen=_fen(amount.get("refund")), total_fen=_fen(amount.get("total")),
+        status=str(data.get("status") or data["refund_status"]),  # type: ignore[arg-type]
+        success_time=_rfc3339(data.get("success_time")))
+
+
+# v2 refund states -> the shared ones (CHANGE: the money could not reach the user's account).
+V2_REFUND_STATUS = {"SUCCESS": "SUCCESS", "PROCESSING": "PROCESSING", "CHANGE": "ABNORMAL", "REFUNDCLOSE": "CLOSED"}
+
+
+def transaction_from_v2(fields: Mapping[str, str]) -> Transaction:
+    """A v2 orderquery answer (`trade_state`) or pay notify (SUCCESS unless result_code says otherwise);
+    `time_end` is yyyyMMddHHmmss in China time."""
+    state = fields.get("trade_state") or ("SUCCESS" if fields.get("result_code") == "SUCCESS" else "PAYERROR")
+    return Transaction(
+        out_trade_no=fields["out_trade_no"], transaction_id=fields.get("transaction_id") or None,
+        trade_state=state, amount_total_fen=_fen(fields.get("total_fee")),  # type: ignore[arg-type]
+        payer_openid=fields.get("openid") or None, appid=fields.get("appid", ""), mchid=fields.get("mch_id", ""),
+        success_time=_china_time(fields.get("time_end"), "%Y%m%d%H%M%S"))
+
+
+def refund_from_v2(fields: Mapping[str, str]) -> Refund:
+    """A v2 refund answer (accepted, so PROCESSING) or a decrypted refund notify (`refund_status`)."""
+    return Refund(
+        out_refund_no=fields["out_refund_no"], refund_id=fields["refund_id"],
+        out_trade_no=fields.get("out_trade_no", ""), transaction_id=fields.get("transaction_id") or None,
+        refund_fen=int(fields["refund_fee"]), total_fen=int(fields["total_fee"]),
+        status=V2_REFUND_STATUS[fields.get("refund_status") or "PROCESSING"],  # type: ignore[arg-type]
+        success_time=_china_time(fields.get("success_time"), "%Y-%m-%d %H:%M:%S"))

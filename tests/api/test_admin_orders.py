@@ -37,7 +37,8 @@ def test_the_merchant_lists_orders_by_status_newest_first(client, shop):
     assert [o["order_id"] for o in everything["items"]] == [second["order_id"], first["order_id"]]
     paid = call(client, "GET", "/v1/admin/orders?status=paid", token=admin)[1]
     assert [o["order_id"] for o in paid["items"]] == [first["order_id"]]
-    assert paid["items"][0]["payments"] == [] and paid["items"][0]["user_id"]
+    assert [p["amount_fen"] for p in paid["items"][0]["payments"]] == [first["payable_fen"]]
+    assert paid["items"][0]["refunds"] == [] and paid["items"][0]["user_id"]
 
 
 def test_the_time_range_filter_needs_an_offset_and_bounds_the_list(client, shop):

@@ -1,0 +1,79 @@
+"""Paying: the wx.requestPayment parameters, and WeChat Pay's callbacks (v3 JSON, v2 XML).
+
+Callbacks answer as WeChat documents them: v3 success is 204 with no body, failure a 4xx with
+`{"code": "FAIL", "message": ...}`; v2 always answers 200 with `<xml><return_code>SUCCESS...`
+or FAIL and a return_msg. A failure makes WeChat retry, so anything we could not apply is a
+failure, and a duplicate of something applied is a success.
+"""
+from __future__ import annotations
+
+import json
+
+from chalice import Response
+
+from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.log import get_logger
+from chalicelib.schemas.payments import RequestPaymentParams
+from chalicelib.services import payments
+from chalicelib.services.pay_gateway import V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE, V3_NOTIFY_ROUTE, gateway
+from chalicelib.services.refunds import UnknownRefund
+from chalicelib.wechat import pay_v2
+from chalicelib.wechat.pay_types import PayNotifyUnsupported, PaySignatureError
+
+api = ApiBlueprint(__name__, tag="payments")
+log = get_logger(__name__)
+XML_TYPES = ("text/xml", "application/xml")
+
+
+@api.route("POST", "/v1/orders/{order_id}/pay", response=RequestPaymentParams, errors=(404, 409, 502),
+           summary="Parameters for wx.requestPayment (all strings); the prepay is reused while the order is unpaid")
+def pay_order(request: ApiRequest) -> RequestPaymentParams:
+    return RequestPaymentParams(**payments.request_payment(request.user_id, request.params["order_id"],
+                                                           request.client_ip))
+
+
+@api.route("POST", V3_NOTIFY_ROUTE, auth=None, status=204, summary="WeChat Pay v3 payment and refund notifies")
+def wechat_pay_v3_notify(request: ApiRequest) -> Response:
+    outcome = _apply(lambda: gateway().parse_v3_notify(request.raw.headers, request.raw.raw_body or b""), "v3")
+    if outcome is None:
+        return Response(body="", status_code=204)
+    status, message = outcome
+    return Response(body=json.dumps({"code": "FAIL", "message": message}), status_code=status,
+                    headers={"Content-Type": "application/json"})
+
+
+@api.route("POST", V2_NOTIFY_ROUTE, auth=None, content_types=XML_TYPES, summary="WeChat Pay v2 payment notify (XML)")
+def wechat_pay_v2_notify(request: ApiRequest) -> Response:
+    return _v2_reply(_apply(lambda: gateway().parse_v2_pay_notify(request.raw.raw_body or b""), "v2"))
+
+
+@api.route("POST", V2_REFUND_NOTIFY_ROUTE, auth=None, content_types=XML_TYPES,
+           summary="WeChat Pay v2 refund notify (XML, encrypted req_info)")
+def wechat_pay_v2_refund_notify(request: ApiRequest) -> Response:
+    return _v2_reply(_apply(lambda: gateway().parse_v2_refund_notify(request.raw.raw_body or b""), "v2"))
+
+
+def _apply(parse, channel: str) -> tuple[int, str] | None:
+    """Verify and apply; None on success, else (HTTP status, message) for the failure answer."""
+    try:
+        notification = parse()
+    except PaySignatureError as error:
+        log.warning("notify refused: signature", channel=channel, reason=str(error)[:200])
+        return 401, "signature verification failed"
+    except PayNotifyUnsupported as error:
+        log.warning("notify refused: unsupported", channel=channel, reason=str(error)[:200])
+        return 400, "unsupported notification"
+    try:
+        outcome = payments.handle_notification(notification, channel)
+    except (payments.NotifyRejected, UnknownRefund) as error:
+        return 400, f"does not match our records: {error}"
+    except Exception:  # noqa: BLE001 - DynamoDB or WeChat trouble: WeChat retries later
+        log.exception("notify could not be applied; WeChat will retry", channel=channel)
+        return 503, "temporarily unable to apply"
+    log.info("notify applied", channel=channel, outcome=outcome)
+    return None
+
+
+def _v2_reply(outcome: tuple[int, str] | None) -> Response:
+    body = pay_v2.notify_reply(outcome is None, "" if outcome is None else outcome[1])
+    return Response(body=body.decode("utf-8"), status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})

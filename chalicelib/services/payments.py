@@ -1,0 +1,149 @@
+"""Paying for orders: prepay and wx.requestPayment, verified notifies, late and double payments.
+
+A notify is applied at most once: the payment is recorded under WeChat's transaction_id in the
+same transaction as the order's change, so a duplicate finds the key taken and changes nothing.
+A notify that does not match our order (appid, mchid, unknown out_trade_no, amount) is refused
+(WeChat retries) and recorded as an anomaly for the merchant. A payment that arrives after the
+order was closed takes its stock again if it can, otherwise it is refunded in full; it is never
+lost.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib import clock
+from chalicelib.domain.order_status import InvalidOrderState
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.log import get_logger
+from chalicelib.services import refunds
+from chalicelib.services.order_reads import get_user_order
+from chalicelib.services.pay_gateway import gateway
+from chalicelib.services.pay_errors import pay_failures_as_app_errors
+from chalicelib.storage import alerts, orders, payments, transactions, users
+from chalicelib.storage.payments import APPLIED, REFUNDING, REVIVED, Payment
+from chalicelib.wechat.pay_types import PaymentNotification, Transaction
+
+log = get_logger(__name__)
+PAYMENT_ANOMALY = "payment_anomaly"
+
+
+class NotifyRejected(Exception):
+    """Answer WeChat with a failure (it will retry); the reason is recorded for the merchant."""
+
+
+def request_payment(user_id: str, order_id: str, client_ip: str) -> dict[str, str]:
+    """The wx.requestPayment parameters for the user's unpaid order, reusing its prepay."""
+    order = get_user_order(user_id, order_id)
+    if order.status != "pending_payment":
+        raise InvalidOrderState(f"An order that is {order.status} cannot be paid",
+                                details=[{"status": order.status, "event": "pay"}])
+    if clock.now() >= order.pay_deadline:
+        raise Conflict("The payment deadline has passed", code="payment_deadline_passed")
+    pay = gateway()
+    prepay_id = (order.prepay or {}).get("prepay_id") if (order.prepay or {}).get("version") == pay.version else None
+    if not prepay_id:
+        user = users.get_user(user_id)
+        if user is None:
+            raise NotFound("No such user", code="user_not_found")
+        with pay_failures_as_app_errors("prepay"):
+            prepay_id = pay.prepay(order.out_trade_no, _description(order), order.payable_fen, user.openid,
+                                   order.pay_deadline, client_ip)
+        orders.remember_prepay(order.order_id, prepay_id, pay.version, clock.now())
+    return pay.request_payment_params(prepay_id)
+
+
+def _description(order: orders.Order) -> str:
+    """What the payer sees, e.g. "烟台红富士苹果 等3件" (WeChat allows 127 characters)."""
+    units = sum(line.quantity for line in order.lines)
+    first = order.lines[0].name
+    return (first if units == 1 else f"{first} 等{units}件")[:120]
+
+
+def handle_notification(notification: PaymentNotification, channel: str) -> str:
+    """Apply a verified payment or refund notify; returns what happened. Raises NotifyRejected."""
+    if notification.kind == "refund":
+        return refunds.handle_refund_result(notification.refund)
+    return apply_transaction(notification.transaction, channel)
+
+
+def apply_transaction(transaction: Transaction, channel: str) -> str:
+    """A transaction WeChat reports (notify or query): apply it if it is a success of ours."""
+    if transaction.trade_state != "SUCCESS":
+        return "not_paid"
+    pay = gateway()
+    order = orders.get_order(transaction.out_trade_no)
+    problem = _mismatch(transaction, order, pay.appid, pay.mch_id)
+    if problem:
+        _record_anomaly(problem, transaction)
+        raise NotifyRejected(problem)
+    payment = Payment(transaction_id=transaction.transaction_id, order_id=order.order_id,
+                      amount_fen=transaction.amount_total_fen, paid_at=transaction.success_time or clock.now(),
+                      channel=channel, outcome=APPLIED)
+    return _apply(order, payment)
+
+
+def _mismatch(transaction: Transaction, order: orders.Order | None, appid: str, mch_id: str) -> str | None:
+    if transaction.appid != appid:
+        return "appid does not match"
+    if transaction.mchid != mch_id:
+        return "mchid does not match"
+    if order is None:
+        return "unknown out_trade_no"
+    if not transaction.transaction_id:
+        return "no transaction_id"
+    if transaction.amount_total_fen != order.payable_fen:
+        return "amount does not match the order"
+    return None
+
+
+def _record_anomaly(problem: str, transaction: Transaction) -> None:
+    log.warning("payment notify refused", problem=problem, out_trade_no=transaction.out_trade_no)
+    alerts.record_alert(PAYMENT_ANOMALY, clock.now(), detail={
+        "problem": problem, "out_trade_no": transaction.out_trade_no,
+        "transaction_id": transaction.transaction_id or "", "amount_fen": transaction.amount_total_fen or 0})
+
+
+def _apply(order: orders.Order, payment: Payment) -> str:
+    """Pay the order; a late payment revives it or is refunded; a duplicate changes nothing."""
+    now = clock.now()
+    try:
+        if order.status == "pending_payment":
+            transactions.pay_order(order, payment, now)
+            log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
+            return "paid"
+        if order.status == "cancelled":
+            return _revive_or_refund(order, payment, now)
+    except transactions.DuplicatePayment:
+        return "duplicate"
+    except transactions.StatusChanged:
+        return _apply(orders.get_order(order.order_id), payment)  # it moved meanwhile: decide again
+    if order.transaction_id == payment.transaction_id:
+        return "duplicate"
+    return _refund_unappliable(order, payment, "paid twice", now)
+
+
+def _revive_or_refund(order: orders.Order, payment: Payment, now: datetime) -> str:
+    try:
+        transactions.revive_order(order, _with_outcome(payment, REVIVED), now)
+    except transactions.StockShortage:
+        return _refund_unappliable(order, payment, "paid after the order closed; sold out", now)
+    log.info("late payment revived the order", order_id=order.order_id)
+    return "revived"
+
+
+def _refund_unappliable(order: orders.Order, payment: Payment, reason: str, now: datetime) -> str:
+    """Record the payment with a full refund and ask WeChat for it (DuplicatePayment if seen)."""
+    refund = refunds.new_refund(order, payment.transaction_id, payment.amount_fen, reason, lines=(),
+                                out_refund_no=f"RF{payment.transaction_id}"[:64])
+    transactions.record_payment_to_refund(_with_outcome(payment, REFUNDING), refund, now)
+    log.warning("payment refunded automatically", order_id=order.order_id, reason=reason)
+    refunds.submit_refund(refund, order)
+    return "refunding"
+
+
+def _with_outcome(payment: Payment, outcome: str) -> Payment:
+    return Payment(**{**payment.__dict__, "outcome": outcome})
+
+
+def payments_and_refunds(order_id: str) -> tuple[list[payments.Payment], list[payments.Refund]]:
+    return payments.payments_of_order(order_id), payments.refunds_of_order(order_id)
