@@ -5,7 +5,7 @@ from chalicelib import log
 from chalicelib.api import addresses, auth, me, openapi
 from chalicelib.api import admin_catalog, catalog
 from chalicelib.api import admin_orders, admin_stock, cart, orders, payments
-from chalicelib.jobs import maintenance, notifications, orders as order_jobs
+from chalicelib.jobs import maintenance, notifications, orders as order_jobs, payments as payment_jobs
 
 app = Chalice(app_name="wechat-store")
 log.configure()
@@ -13,5 +13,5 @@ log.configure()
 for api_module in (openapi, auth, me, addresses, catalog, admin_catalog, cart, orders,
                    admin_orders, admin_stock, payments):
     app.register_blueprint(api_module.api.blueprint)
-for job_module in (notifications, maintenance, order_jobs):
+for job_module in (notifications, maintenance, order_jobs, payment_jobs):
     app.register_blueprint(job_module.bp)

@@ -12,9 +12,10 @@ from typing import Callable
 from chalicelib import clock, queues
 from chalicelib.domain import cursors
 from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_applied, next_status
+from chalicelib.errors import UpstreamError
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import OrderTimer
-from chalicelib.services import stock
+from chalicelib.services import payments, stock
 from chalicelib.services.order_reads import OrderNotFound, get_order, get_user_order  # noqa: F401  (part of this module's API)
 from chalicelib.settings import get_settings
 from chalicelib.storage import orders, transactions
@@ -44,6 +45,12 @@ def cancel_order(user_id: str, order_id: str) -> orders.Order:
     order = get_user_order(user_id, order_id)
     if not _check(order, OrderEvent.CANCEL):
         return order
+    settled = payments.settle_with_wechat(order)
+    if settled == "unavailable":
+        raise UpstreamError("WeChat Pay could not confirm the order is unpaid; try again",
+                            code="wechat_pay_unavailable")
+    if settled == "paid":
+        return _as_it_now_is(order_id, OrderEvent.CANCEL)  # 409: it was paid after all
     try:
         transactions.cancel_order_releasing_stock(order, "user", clock.now())
     except transactions.StatusChanged:  # paid or timed out meanwhile
@@ -65,6 +72,9 @@ def close_if_overdue(order_id: str) -> str:
         return "not_pending"
     if clock.now() < order.pay_deadline:
         return "not_due"
+    settled = payments.settle_with_wechat(order)
+    if settled in ("paid", "unavailable"):
+        return settled
     try:
         transactions.cancel_order_releasing_stock(order, "timeout", clock.now())
     except transactions.StatusChanged:

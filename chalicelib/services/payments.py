@@ -9,7 +9,7 @@ lost.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib import clock
 from chalicelib.domain.order_status import InvalidOrderState
@@ -21,7 +21,8 @@ from chalicelib.services.pay_gateway import gateway
 from chalicelib.services.pay_errors import pay_failures_as_app_errors
 from chalicelib.storage import alerts, orders, payments, transactions, users
 from chalicelib.storage.payments import APPLIED, REFUNDING, REVIVED, Payment
-from chalicelib.wechat.pay_types import PaymentNotification, Transaction
+from chalicelib.wechat.pay_types import (PayApiError, PaymentNotification, PaySignatureError, PayUnavailable,
+                                         Transaction)
 
 log = get_logger(__name__)
 PAYMENT_ANOMALY = "payment_anomaly"
@@ -147,3 +148,46 @@ def _with_outcome(payment: Payment, outcome: str) -> Payment:
 
 def payments_and_refunds(order_id: str) -> tuple[list[payments.Payment], list[payments.Refund]]:
     return payments.payments_of_order(order_id), payments.refunds_of_order(order_id)
+
+
+def settle_with_wechat(order: orders.Order) -> str:
+    """Before we close an unpaid order that WeChat knows (it has a prepay): ask WeChat first.
+
+    A payment WeChat reports is applied ("paid"); otherwise the WeChat order is closed so it
+    can no longer be paid ("closed"). If WeChat cannot be asked, nothing is closed
+    ("unavailable"): the next sweep tries again, and a payment in between is never lost.
+    """
+    if not order.prepay:
+        return "no_prepay"
+    pay = gateway()
+    try:
+        transaction = pay.query(order.out_trade_no)
+        if transaction.trade_state == "SUCCESS":
+            apply_transaction(transaction, pay.version)
+            return "paid"
+        if transaction.trade_state not in ("CLOSED", "REVOKED"):
+            pay.close(order.out_trade_no)
+    except PayApiError as error:
+        if error.code not in ("ORDER_NOT_EXIST", "ORDERNOTEXIST"):
+            log.warning("WeChat refused to close the order", order_id=order.order_id, code=error.code)
+            return "unavailable"
+    except (PayUnavailable, PaySignatureError, NotifyRejected):
+        log.warning("could not settle the order with WeChat before closing it", order_id=order.order_id)
+        return "unavailable"
+    return "closed"
+
+
+def reconcile_unpaid_orders(limit: int = 100, ahead: timedelta = timedelta(minutes=2)) -> dict[str, int]:
+    """Orders near or past their deadline that WeChat has heard of but not told us about: a
+    lost notify is found here and applied (a paid order is never closed for want of one)."""
+    outcomes: dict[str, int] = {}
+    for order_id in orders.due_order_ids(orders.TIMER_PAY_DEADLINE, clock.now() + ahead, limit):
+        order = orders.get_order(order_id)
+        if order is None or order.status != "pending_payment" or not order.prepay:
+            continue
+        try:
+            outcome = apply_transaction(gateway().query(order.out_trade_no), gateway().version)
+        except (PayApiError, PayUnavailable, PaySignatureError, NotifyRejected):
+            outcome = "unavailable"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
