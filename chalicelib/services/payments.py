@@ -18,6 +18,7 @@ from chalicelib.log import get_logger
 from chalicelib.services import refunds
 from chalicelib.services.order_reads import get_user_order
 from chalicelib.services.pay_gateway import gateway
+from chalicelib.settings import get_settings
 from chalicelib.services.pay_errors import pay_failures_as_app_errors
 from chalicelib.storage import alerts, orders, payments, transactions, users
 from chalicelib.storage.payments import APPLIED, REFUNDING, REVIVED, Payment
@@ -71,9 +72,9 @@ def apply_transaction(transaction: Transaction, channel: str) -> str:
     """A transaction WeChat reports (notify or query): apply it if it is a success of ours."""
     if transaction.trade_state != "SUCCESS":
         return "not_paid"
-    pay = gateway()
+    settings = get_settings()
     order = orders.get_order(transaction.out_trade_no)
-    problem = _mismatch(transaction, order, pay.appid, pay.mch_id)
+    problem = _mismatch(transaction, order, settings.wechat_appid, settings.pay.mch_id)
     if problem:
         _record_anomaly(problem, transaction)
         raise NotifyRejected(problem)
