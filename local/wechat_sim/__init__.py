@@ -7,6 +7,15 @@
 Knobs (keyword arguments): token_ttl, token_grace_s, code2session_per_minute,
 verbose, clock (a zero-argument callable returning epoch seconds, so tests
 can move time without sleeping).
+
+WeChat Pay knobs (see pay_keys.PayConfig): mchid, merchant_cert (the merchant
+certificate or public key PEM/path that verifies our v3 requests),
+merchant_serial, apiv3_key (32 bytes), api_key (v2), platform_key /
+platform_cert / platform_cert_serial, pubkey_key / public_key_id (the
+"PUB_KEY_ID_..." key), sign_with ("cert" | "pubkey"), pay_keys_dir (load or
+create every key file there), notify_retry_delays_ms, notify_timeout_s,
+refund_delay_ms (None: refunds stay PROCESSING until /__sim/pay/refund-notify),
+refund_notify_url (default for refunds that name none).
 """
 
 from __future__ import annotations
@@ -15,15 +24,18 @@ import ipaddress
 import threading
 from typing import Any, Callable, Iterable
 
-from . import dev_api, open_api
+from . import dev_api, open_api, pay_dev_api, pay_v2, pay_v3
+from .pay_keys import PAY_KNOBS, PayConfig, ensure_platform_keys, generate_merchant_keys
 from .server import Router, SimHTTPServer
 from .state import SimState
 
-__all__ = ["Simulator", "start_simulator", "build_router", "DEFAULT_REGISTRARS"]
+__all__ = ["Simulator", "start_simulator", "build_router", "DEFAULT_REGISTRARS",
+           "generate_merchant_keys", "ensure_platform_keys"]
 
-# Each module contributes routes via register(router).  WeChat Pay modules
-# are meant to be appended here (or passed to start_simulator(registrars=)).
-DEFAULT_REGISTRARS: list[Callable[[Router], None]] = [open_api.register, dev_api.register]
+# Each module contributes routes via register(router).
+DEFAULT_REGISTRARS: list[Callable[[Router], None]] = [
+    open_api.register, dev_api.register, pay_v3.register, pay_v2.register, pay_dev_api.register,
+]
 
 
 def build_router(registrars: Iterable[Callable[[Router], None]] | None = None) -> Router:
@@ -65,6 +77,8 @@ class Simulator:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        for hook in list(self.state.stop_hooks):  # e.g. join WeChat Pay notify threads
+            hook()
 
     def __enter__(self) -> "Simulator":
         return self
@@ -89,7 +103,9 @@ def start_simulator(
         # A fake WeChat that accepts any code must never be reachable remotely.
         raise ValueError(f"refusing to bind the WeChat simulator to non-loopback host {host!r}")
     clock = knobs.pop("clock", None)
+    pay = PayConfig(**{name: knobs.pop(name) for name in PAY_KNOBS if name in knobs})
     state = SimState(apps=apps, clock=clock, **knobs)
+    state.pay = pay
     server = SimHTTPServer((host, port), build_router(registrars), state)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1},

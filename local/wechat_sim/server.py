@@ -39,6 +39,7 @@ class Request:
     body: bytes
     state: SimState
     params: dict[str, str] = field(default_factory=dict)  # from {name} in the route
+    target: str = ""               # raw request target as sent ("/path?query"), for signatures
 
     def json_object(self) -> dict[str, Any]:
         try:
@@ -167,7 +168,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return body
         split = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-        req = Request(self.command, split.path, query, self.headers, body, self.server.state)
+        req = Request(self.command, split.path, query, self.headers, body, self.server.state,
+                      target=self.path)
         try:
             return self.server.router.dispatch(req)
         except BadBody:

@@ -112,11 +112,24 @@ class SimState:
         self.lock = threading.RLock()
         # Set on stop() so injected delays end early instead of outliving the server.
         self.stopping = threading.Event()
+        # Run by Simulator.stop() after the server stops, e.g. to join notify
+        # threads; each must return within a few seconds.
+        self.stop_hooks: list[Callable[[], None]] = []
+        self.pay: Any = None  # pay_keys.PayConfig, set by start_simulator (kept across reset())
         self.data = _Data()
 
     # -- time ---------------------------------------------------------------
     def now(self) -> float:
         return self._clock() + self._offset
+
+    def wall_now(self) -> float:
+        """The injected (or real) clock *without* the /__sim/advance-time offset.
+
+        Used for protocol timestamps (WeChat Pay signature times), which the
+        peer checks against its own clock: moving WeChat's business time from
+        another process must not make every signature look stale.
+        """
+        return self._clock()
 
     def advance(self, seconds: float) -> None:
         with self.lock:
