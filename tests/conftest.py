@@ -36,7 +36,7 @@ import moto  # noqa: E402  (must be imported before any botocore session is crea
 import pytest  # noqa: E402
 
 from chalicelib import queues, settings  # noqa: E402
-from chalicelib.services import access_token, wechat_clients  # noqa: E402
+from chalicelib.services import access_token, pay_gateway, wechat_clients  # noqa: E402
 from chalicelib.storage import schema  # noqa: E402
 
 
@@ -49,18 +49,38 @@ def reset_process_caches(switching_endpoints: bool = False) -> None:
     settings.reset_settings_cache()
     wechat_clients.reset_clients()
     access_token.clear_memory_cache()
+    pay_gateway.reset_gateway()
     if switching_endpoints:
         queues.reset_clients()
         schema.reset_connections()
 
 
+@pytest.fixture(scope="session")
+def pay_keys(tmp_path_factory):
+    """Merchant and platform keys for WeChat Pay (generated once per session) and the app's
+    WECHAT_PAY_* settings that go with them."""
+    from local.pay_setup import DEMO_PAY_ENV, pay_env
+
+    directory = tmp_path_factory.mktemp("wechat_pay")
+    return directory, {**DEMO_PAY_ENV, **pay_env(directory)}
+
+
 @pytest.fixture
-def wechat_sim(monkeypatch):
-    """A fresh WeChat simulator on a free loopback port, and the app pointed at it."""
+def wechat_sim(monkeypatch, pay_keys):
+    """A fresh WeChat simulator (open API and Pay) on a free loopback port, and the app
+    pointed at it. Pay notifies go to WECHAT_PAY_NOTIFY_URL (see `notify_bridge`)."""
     from local.wechat_sim import start_simulator
 
-    simulator = start_simulator(apps={TEST_ENV["WECHAT_APPID"]: TEST_ENV["WECHAT_SECRET"]})
+    directory, env = pay_keys
+    simulator = start_simulator(apps={TEST_ENV["WECHAT_APPID"]: TEST_ENV["WECHAT_SECRET"]},
+                                mchid=env["WECHAT_PAY_MCH_ID"], api_key=env["WECHAT_PAY_API_KEY"],
+                                apiv3_key=env["WECHAT_PAY_APIV3_KEY"], pay_keys_dir=str(directory),
+                                notify_retry_delays_ms=[50, 100, 200], refund_delay_ms=100)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("WECHAT_API_BASE", simulator.base_url)
+    monkeypatch.setenv("WECHAT_PAY_API_BASE", simulator.base_url)
+    monkeypatch.setenv("WECHAT_PAY_NOTIFY_URL", "http://127.0.0.1:9")  # nothing listens: see notify_bridge
     reset_process_caches()
     yield simulator
     simulator.stop()
@@ -190,3 +210,42 @@ def demo_store(aws):
         for start in range(0, len(items), 25):
             client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}}
                                                           for item in items[start:start + 25]]})
+
+
+@pytest.fixture
+def notify_bridge(client, monkeypatch):
+    """WeChat Pay notifies from the simulator, over real HTTP, into the app under test.
+
+    The simulator POSTs to this loopback server, which hands the exact bytes and headers to
+    Chalice's test client and returns its answer, so the real verification code runs.
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    lock = threading.Lock()
+
+    class Forward(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:  # one request at a time through the in-process app
+                answer = client.http.post(self.path, headers=dict(self.headers.items()), body=body)
+            self.send_response(answer.status_code)
+            for name, value in answer.headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding"):
+                    self.send_header(name, value)
+            payload = answer.body if isinstance(answer.body, bytes) else (answer.body or "").encode()
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    monkeypatch.setenv("WECHAT_PAY_NOTIFY_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    reset_process_caches()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,282 @@
+"""Tables `after_sales` (one item per refund/return request) and `after_sales_claims` (one item
+per order: the units and fen that its live requests hold).
+
+A request CLAIMS its units when it is made: the request put and the order's claims item are one
+TransactWrite, the claims write conditioned on the version that was read (and the order on the
+status it was read in). Two requests racing for the same units cannot both commit: the loser's
+transaction is cancelled, it reads the claims again and finds the units taken. Every status but
+`rejected` holds its claims ("live"); rejecting releases them in the same transaction as the
+status change.
+
+Approving is one TransactWrite too: the request moves to `refunding` and the refund record is
+put, so a refund record exists exactly when its request was approved, whatever crashes between
+the approval and the call to WeChat (the refund retry job picks up what is left `processing`).
+
+Indexes: `by_status` (status, created_at) and `all_by_time` ("all", created_at), for the
+merchant's list newest first, filtered or not.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterator
+
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+from chalicelib.storage.orders import OrderRecord
+from chalicelib.storage.payments import Refund, RefundRecord, refund_record
+
+REQUESTED, APPROVED, REJECTED, REFUNDING, REFUNDED = "requested", "approved", "rejected", "refunding", "refunded"
+ALL_REQUESTS = "all"
+# Cancellation reasons a fresh read and another attempt can resolve.
+_RETRYABLE = {"ConditionalCheckFailed", "TransactionConflict"}
+
+
+class _Index(GlobalSecondaryIndex):
+    class Meta:
+        projection = AllProjection()
+
+
+class ByStatus(_Index):
+    class Meta(_Index.Meta):
+        index_name = "by_status"
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class AllByTime(_Index):
+    """One partition: a store's after-sales rate is far below a partition's ~1,000 writes/s."""
+    class Meta(_Index.Meta):
+        index_name = "all_by_time"
+
+    all_requests = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class RequestLineAttribute(MapAttribute):
+    sku_id = UnicodeAttribute()
+    quantity = NumberAttribute()
+    amount_fen = NumberAttribute()
+
+
+class AfterSaleRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("after_sales")
+
+    request_id = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # "refund" (unshipped) or "return" (shipped goods)
+    reason = UnicodeAttribute()
+    status = UnicodeAttribute()
+    lines = ListAttribute(of=RequestLineAttribute, default=list)
+    delivery_fee_fen = NumberAttribute(default=0)
+    amount_fen = NumberAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    attempt = NumberAttribute(default=0)  # refunds asked for so far (a failed one may be approved again)
+    out_refund_no = UnicodeAttribute(null=True)  # the current refund
+    note = UnicodeAttribute(null=True)  # why it was rejected, or why its refund failed
+    all_requests = UnicodeAttribute(default=ALL_REQUESTS)
+
+    by_status = ByStatus()
+    all_by_time = AllByTime()
+
+
+class ClaimLineAttribute(MapAttribute):
+    sku_id = UnicodeAttribute()
+    units = NumberAttribute()
+    amount_fen = NumberAttribute()  # what the live requests return for these units
+
+
+class ClaimsRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("after_sales_claims")
+
+    order_id = UnicodeAttribute(hash_key=True)
+    lines = ListAttribute(of=ClaimLineAttribute, default=list)
+    delivery_fee_fen = NumberAttribute(default=0)  # the fee, once a live request carries it
+    version = NumberAttribute()
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    sku_id: str
+    quantity: int
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class AfterSale:
+    request_id: str
+    order_id: str
+    user_id: str
+    kind: str
+    reason: str
+    status: str
+    lines: tuple[RequestLine, ...]
+    delivery_fee_fen: int
+    amount_fen: int
+    created_at: datetime
+    updated_at: datetime
+    attempt: int = 0
+    out_refund_no: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What an order's live requests hold: sku_id -> units and -> fen, and the delivery fee."""
+    order_id: str
+    version: int = 0  # 0: no claims item yet
+    units: dict[str, int] = field(default_factory=dict)
+    amounts: dict[str, int] = field(default_factory=dict)
+    delivery_fee_fen: int = 0
+
+
+class Contended(Exception):
+    """The write lost to a concurrent one (or the state it was based on moved): read again."""
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(12)  # 24 characters: "AS" + id is a valid out_refund_no
+
+
+def _to_request(record: AfterSaleRecord) -> AfterSale:
+    return AfterSale(
+        request_id=record.request_id, order_id=record.order_id, user_id=record.user_id, kind=record.kind,
+        reason=record.reason, status=record.status,
+        lines=tuple(RequestLine(line.sku_id, int(line.quantity), int(line.amount_fen)) for line in record.lines or []),
+        delivery_fee_fen=int(record.delivery_fee_fen or 0), amount_fen=int(record.amount_fen),
+        created_at=record.created_at, updated_at=record.updated_at, attempt=int(record.attempt or 0),
+        out_refund_no=record.out_refund_no, note=record.note)
+
+
+def _to_record(request: AfterSale) -> AfterSaleRecord:
+    return AfterSaleRecord(
+        request.request_id, order_id=request.order_id, user_id=request.user_id, kind=request.kind,
+        reason=request.reason, status=request.status,
+        lines=[RequestLineAttribute(sku_id=line.sku_id, quantity=line.quantity, amount_fen=line.amount_fen)
+               for line in request.lines],
+        delivery_fee_fen=request.delivery_fee_fen, amount_fen=request.amount_fen, created_at=request.created_at,
+        updated_at=request.updated_at, attempt=request.attempt, out_refund_no=request.out_refund_no,
+        note=request.note)
+
+
+def get_request(request_id: str) -> AfterSale | None:
+    try:
+        return _to_request(AfterSaleRecord.get(request_id, consistent_read=True))
+    except AfterSaleRecord.DoesNotExist:
+        return None
+
+
+def get_claims(order_id: str) -> Claims:
+    try:
+        record = ClaimsRecord.get(order_id, consistent_read=True)
+    except ClaimsRecord.DoesNotExist:
+        return Claims(order_id)
+    return Claims(order_id, version=int(record.version),
+                  units={line.sku_id: int(line.units) for line in record.lines or []},
+                  amounts={line.sku_id: int(line.amount_fen) for line in record.lines or []},
+                  delivery_fee_fen=int(record.delivery_fee_fen or 0))
+
+
+def list_requests(status: str | None, limit: int,
+                  cursor: dict[str, Any] | None) -> tuple[list[AfterSale], dict[str, Any] | None]:
+    """Requests newest first, by status or all."""
+    index, partition = (AfterSaleRecord.by_status, status) if status else (AfterSaleRecord.all_by_time, ALL_REQUESTS)
+    results = index.query(partition, scan_index_forward=False, limit=limit, last_evaluated_key=cursor)
+    page = [_to_request(record) for record in results]
+    return page, results.last_evaluated_key
+
+
+def create_request(request: AfterSale, order_status: str, held: Claims, after: Claims) -> None:
+    """Put the request and replace the order's claims `held` by `after`, all or nothing, while
+    the order is still `order_status`. Raises Contended when anything moved since it was read."""
+    with _transaction() as transaction:
+        transaction.condition_check(OrderRecord, request.order_id, condition=OrderRecord.status == order_status)
+        transaction.save(_to_record(request), condition=AfterSaleRecord.request_id.does_not_exist())
+        transaction.save(*_claims_write(held, after))
+
+
+def start_refund(request: AfterSale, refund: Refund, order_status: str, now: datetime) -> None:
+    """requested/approved -> refunding with the refund record put, all or nothing (conditions: the
+    request is as read, the out_refund_no is new, the order is still `order_status`)."""
+    with _transaction() as transaction:
+        transaction.condition_check(OrderRecord, request.order_id, condition=OrderRecord.status == order_status)
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.status.set(REFUNDING), AfterSaleRecord.attempt.set(request.attempt + 1),
+                     AfterSaleRecord.out_refund_no.set(refund.out_refund_no), AfterSaleRecord.updated_at.set(now)],
+            condition=(AfterSaleRecord.status == request.status) & (AfterSaleRecord.attempt == request.attempt))
+        transaction.save(refund_record(refund), condition=RefundRecord.out_refund_no.does_not_exist())
+
+
+def reject_request(request: AfterSale, note: str, held: Claims, after: Claims, now: datetime) -> None:
+    """-> rejected, releasing the request's claims (`held` -> `after`) in the same transaction."""
+    with _transaction() as transaction:
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.status.set(REJECTED), AfterSaleRecord.note.set(note),
+                     AfterSaleRecord.updated_at.set(now)],
+            condition=(AfterSaleRecord.status == request.status) & (AfterSaleRecord.attempt == request.attempt))
+        transaction.save(*_claims_write(held, after))
+
+
+def mark_refunded(request_id: str, out_refund_no: str, now: datetime) -> bool:
+    """The refund hook: its refund succeeded, refunding -> refunded. Conditioned on the refund being
+    the request's current one, so a repeat (or a stale attempt) changes nothing; False then."""
+    return _finish_refund(request_id, out_refund_no, REFUNDED, [AfterSaleRecord.updated_at.set(now)])
+
+
+def mark_refund_failed(request_id: str, out_refund_no: str, note: str, now: datetime) -> bool:
+    """The refund hook: WeChat refused or closed it, refunding -> approved with a note, so the
+    merchant can approve again (a new out_refund_no) or reject it (releasing its units)."""
+    return _finish_refund(request_id, out_refund_no, APPROVED,
+                          [AfterSaleRecord.note.set(note[:200]), AfterSaleRecord.updated_at.set(now)])
+
+
+def _finish_refund(request_id: str, out_refund_no: str, new: str, actions: list) -> bool:
+    try:
+        with condition_failure_as(ConditionFailed):
+            AfterSaleRecord(request_id).update(
+                actions=[AfterSaleRecord.status.set(new), *actions],
+                condition=(AfterSaleRecord.status == REFUNDING) & (AfterSaleRecord.out_refund_no == out_refund_no))
+    except ConditionFailed:
+        return False
+    return True
+
+
+def _claims_write(held: Claims, after: Claims) -> tuple[ClaimsRecord, Any]:
+    """The claims item `after`, put on condition that it is still `held` (its version)."""
+    record = ClaimsRecord(
+        after.order_id, version=held.version + 1, delivery_fee_fen=after.delivery_fee_fen,
+        lines=[ClaimLineAttribute(sku_id=sku_id, units=units, amount_fen=after.amounts.get(sku_id, 0))
+               for sku_id, units in sorted(after.units.items())])
+    condition = (ClaimsRecord.order_id.does_not_exist() if held.version == 0
+                 else ClaimsRecord.version == held.version)
+    return record, condition
+
+
+@contextmanager
+def _transaction() -> Iterator[TransactWrite]:
+    """A TransactWrite on the model's connection; a cancellation for conditions or a concurrent
+    transaction is Contended. The request token makes botocore's own retries idempotent."""
+    connection = AfterSaleRecord._get_connection().connection
+    try:
+        with TransactWrite(connection=connection, client_request_token=str(uuid.uuid4())) as transaction:
+            yield transaction
+    except TransactWriteError as error:
+        reasons = {reason.code for reason in error.cancellation_reasons or [] if reason is not None}
+        if error.cause_response_code == "TransactionCanceledException" and reasons <= _RETRYABLE:
+            raise Contended() from error
+        raise
