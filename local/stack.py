@@ -37,11 +37,13 @@ import time
 from typing import Any, Mapping
 
 from local.dynamodb_local import DynamoDBHandle, start_dynamodb, start_moto_server
+from local.pay_setup import DEMO_PAY_ENV, pay_env
 from local.processes import (LOG_DIR, LOOPBACK, ROOT, ManagedProcess, ProcessRegistry, StartupError,
                              chalice_stage_env, free_port, ignore_interrupts, is_set, port_from_env,
                              port_is_open, start_process, wait_for_http, wait_for_port, wait_until)
 
 STAGE = "local"
+PAY_KEYS_DIR = ROOT / ".local" / "wechat_pay"
 # Names of app settings a library-mode LocalStack does not take from the host process.
 APP_SETTING_PREFIXES = ("WECHAT_", "AWS_", "ADMIN_", "AUTH_TOKEN_", "TABLE_PREFIX", "STAGE", "PAY_TIMEOUT_",
                         "AUTO_CONFIRM_", "CORS_")
@@ -109,6 +111,7 @@ class LocalStack:
             raise StartupError(f"already in use on {LOOPBACK}: {', '.join(busy)} "
                                "(set API_PORT / DYNAMODB_PORT / SQS_PORT / WECHAT_SIM_PORT to free ports)")
         try:
+            self._prepare_pay_keys()
             self._start_services()
             self._provision()
             api = self._add("api", [sys.executable, "-m", "local.stack", "serve-api", "--host", LOOPBACK,
@@ -121,12 +124,20 @@ class LocalStack:
             raise
         return self
 
+    def _prepare_pay_keys(self) -> None:
+        """WeChat Pay keys shared by the app and the simulator (generated once in .local/)."""
+        keys = pay_env(PAY_KEYS_DIR, mch_id=self.env.get("WECHAT_PAY_MCH_ID") or DEMO_PAY_ENV["WECHAT_PAY_MCH_ID"])
+        for name, value in keys.items():
+            if not is_set(self.caller_env, name):
+                self.env[name] = value
+
     def _start_services(self) -> None:
         sqs = self._registry.add(start_moto_server(self.ports["sqs"], "sqs-moto"))
         self.processes["sqs"] = sqs
         # The simulator reads WECHAT_APPID / WECHAT_SECRET from its environment (kept out of argv).
         sim = self._add("wechat-sim", [sys.executable, "-m", "local.wechat_sim", "--host", LOOPBACK,
-                                       "--port", str(self.ports["wechat_sim"])], echo=False)
+                                       "--port", str(self.ports["wechat_sim"]), "--pay-keys-dir", str(PAY_KEYS_DIR)],
+                        echo=False)
         handle: DynamoDBHandle = self._registry.add(
             start_dynamodb(self.ports["dynamodb"], engine=self.env.get("DYNAMODB_ENGINE")))
         self.processes["dynamodb"] = handle.process

@@ -122,3 +122,26 @@ def test_an_unpaid_order_is_closed_by_the_worker_at_its_deadline(stack):
     closed = wait_for(lambda: http("GET", f"{api}/v1/orders/{order['order_id']}", token=token)[1]["status"]
                       == "cancelled", seconds=PAY_TIMEOUT_SECONDS + 30)
     assert closed, "the pay-deadline timer (or the sweep) closed the order"
+
+
+def test_pay_through_the_simulator_then_ship_and_confirm_over_http(stack):
+    api, sim = stack.api_url, stack.wechat_sim_url
+    token = http("POST", f"{api}/v1/auth/login", {"code": "ivy-1"})[1]["token"]
+    status, order = http("POST", f"{api}/v1/orders", {
+        "items": [{"sku_id": "sku-navel-5", "quantity": 1}], "delivery_method": "pickup", "store_id": "store-xuhui",
+        "checkout_token": "e2e-pay-1"}, token=token)
+    assert status == 201
+    status, params = http("POST", f"{api}/v1/orders/{order['order_id']}/pay", token=token)
+    assert status == 200 and params["signType"] == "RSA"
+    status, paid = http("POST", f"{sim}/__sim/pay/request-payment", {**params, "wait": True})
+    assert status == 200 and paid["ok"], paid
+    assert http("GET", f"{api}/v1/orders/{order['order_id']}", token=token)[1]["status"] == "paid"
+    admin = http("POST", f"{api}/v1/admin/auth/login", {"username": stack.env["ADMIN_USERNAME"],
+                                                        "password": stack.env["ADMIN_PASSWORD"]})[1]["token"]
+    status, shipped = http("POST", f"{api}/v1/admin/orders/{order['order_id']}/ship",
+                           {"carrier": "顺丰速运", "tracking_no": "SF1000000001"}, token=admin)
+    assert status == 200 and shipped["status"] == "shipped"
+    view = http("GET", f"{api}/v1/admin/orders/{order['order_id']}", token=admin)[1]
+    assert [p["amount_fen"] for p in view["payments"]] == [order["payable_fen"]]
+    status, done = http("POST", f"{api}/v1/orders/{order['order_id']}/confirm-receipt", token=token)
+    assert status == 200 and done["status"] == "completed"
