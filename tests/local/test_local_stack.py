@@ -19,7 +19,7 @@ def test_stage_defaults_fill_what_nobody_set():
     env = build_env(base={"PATH": "/bin"}, caller={}, services=SERVICES, endpoints=ENDPOINTS, overrides={})
     stage = chalice_stage_env("local")
     assert env["PATH"] == "/bin" and env["TABLE_PREFIX"] == stage["TABLE_PREFIX"]
-    assert env["PAY_TIMEOUT_MINUTES"] == stage["PAY_TIMEOUT_MINUTES"]  # top-level config value
+    assert env["PAY_TIMEOUT_MINUTES"] == stage["PAY_TIMEOUT_MINUTES"]  # the stage's value
     assert env["WECHAT_API_BASE"] == SERVICES["WECHAT_API_BASE"]  # the stack's simulator beats the stage's
     assert env["AWS_ENDPOINT_URL_DYNAMODB"] == ENDPOINTS["AWS_ENDPOINT_URL_DYNAMODB"]
 
