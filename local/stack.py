@@ -218,6 +218,9 @@ class LocalStack:
             f"  curl -s -X POST {api}/v1/orders {AUTH} {JSON} "
             f"-d '{{\"delivery_method\":\"pickup\",\"store_id\":\"store-xuhui\",\"checkout_token\":\"demo-0001\"}}'",
             f"  curl -s {api}/v1/orders {AUTH}",
+            "  # pay as the mini-program would: get the wx.requestPayment parameters, hand them to WeChat (simulated)",
+            f"  PARAMS=$(curl -s -X POST {api}/v1/orders/<order_id>/pay {AUTH})",
+            f"  curl -s -X POST {self.wechat_sim_url}/__sim/pay/request-payment {JSON} -d \"$PARAMS\"",
             "  # unpaid orders close at their deadline (PAY_TIMEOUT_MINUTES); or cancel one:",
             f"  curl -s -X POST {api}/v1/orders/<order_id>/cancel {AUTH}",
             f"  curl -s -X POST {api}/v1/admin/auth/login -H 'Content-Type: application/json' -d {admin_body}",
