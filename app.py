@@ -5,13 +5,15 @@ from chalicelib import log
 from chalicelib.api import addresses, auth, me, openapi
 from chalicelib.api import admin_catalog, catalog
 from chalicelib.api import admin_orders, admin_stock, cart, orders, payments
+from chalicelib.api import admin_after_sales, after_sales
 from chalicelib.jobs import maintenance, notifications, orders as order_jobs, payments as payment_jobs
+from chalicelib.jobs import shipping as shipping_jobs
 
 app = Chalice(app_name="wechat-store")
 log.configure()
 
 for api_module in (openapi, auth, me, addresses, catalog, admin_catalog, cart, orders,
-                   admin_orders, admin_stock, payments):
+                   admin_orders, admin_stock, payments, after_sales, admin_after_sales):
     app.register_blueprint(api_module.api.blueprint)
-for job_module in (notifications, maintenance, order_jobs, payment_jobs):
+for job_module in (notifications, maintenance, order_jobs, payment_jobs, shipping_jobs):
     app.register_blueprint(job_module.bp)

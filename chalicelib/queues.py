@@ -40,7 +40,11 @@ NOTIFICATIONS = QueueSpec("notifications")
 # 15 minutes, so a longer wait is re-queued in steps); a scheduled sweep is the safety net.
 ORDER_TIMERS = QueueSpec("order-timers")
 
-ALL_QUEUES: tuple[QueueSpec, ...] = (NOTIFICATIONS, ORDER_TIMERS)
+# One message per order whose shipping info WeChat must be told (services/shipping_info.py);
+# transient WeChat refusals are retried by redelivery, then dead-lettered and re-queued by a sweep.
+SHIPPING_UPLOADS = QueueSpec("shipping-uploads")
+
+ALL_QUEUES: tuple[QueueSpec, ...] = (NOTIFICATIONS, ORDER_TIMERS, SHIPPING_UPLOADS)
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,7 +5,7 @@ from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.api.orders import order_out
 from chalicelib.schemas.orders import AdminOrderList, AdminOrderOut, AdminOrderQuery, ShipBody
-from chalicelib.services import merchant_orders, payments
+from chalicelib.services import merchant_orders, payments, shipping_info
 from chalicelib.storage.orders import Order
 
 api = ApiBlueprint(__name__, tag="admin-orders")
@@ -18,7 +18,8 @@ def admin_order_out(order: Order) -> AdminOrderOut:
         payments=[{"transaction_id": p.transaction_id, "amount_fen": p.amount_fen, "paid_at": clock.to_iso(p.paid_at)}
                   for p in paid],
         refunds=[{"out_refund_no": r.out_refund_no, "refund_id": r.refund_id, "amount_fen": r.amount_fen,
-                  "status": r.status} for r in refunded])
+                  "status": r.status} for r in refunded],
+        shipping_upload=shipping_info.upload_view(order))
 
 
 @api.route("GET", "/v1/admin/orders", auth="admin", query=AdminOrderQuery, response=AdminOrderList,

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from chalicelib.domain.pricing import MAX_LINE_QUANTITY, MAX_LINES
 from chalicelib.schemas.common import QueryModel, RequestModel, ResponseModel
+from chalicelib.schemas.shipping import ShippingUploadOut
 
 OrderStatusName = Literal["pending_payment", "paid", "shipped", "completed", "cancelled", "refunded"]
 Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
@@ -119,6 +120,8 @@ class AdminOrderOut(OrderOut):
     cancel_reason: str | None
     payments: list[PaymentOut]
     refunds: list[RefundOut]
+    shipping_upload: ShippingUploadOut | None = Field(
+        description="the shipping-info upload to WeChat: pending, uploaded or failed (with WeChat's errcode)")
 
 
 class AdminOrderList(ResponseModel):
@@ -142,5 +145,7 @@ class AdminOrderQuery(QueryModel):
 
 
 class ShipBody(RequestModel):
-    carrier: str = Field(min_length=1, max_length=32, description="e.g. 顺丰速运")
+    carrier: str = Field(min_length=1, max_length=32, description=(
+        "e.g. 顺丰速运; for express orders one of 顺丰速运, 中通快递, 圆通速递, 韵达速递, 申通快递, 京东物流, "
+        "邮政EMS or WeChat's delivery_id (e.g. SF), else 400 unknown_carrier"))
     tracking_no: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")

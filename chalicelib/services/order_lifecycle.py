@@ -15,7 +15,7 @@ from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_appl
 from chalicelib.errors import UpstreamError
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import OrderTimer
-from chalicelib.services import payments, stock
+from chalicelib.services import payments, shipping_info, stock
 from chalicelib.services.order_reads import OrderNotFound, get_order, get_user_order  # noqa: F401  (part of this module's API)
 from chalicelib.settings import get_settings
 from chalicelib.storage import orders, transactions
@@ -118,14 +118,16 @@ def ship_order(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
     order = get_order(order_id)
     if not _check(order, OrderEvent.SHIP):
         return order
+    shipping_info.check_carrier(order, carrier)  # 400 unknown_carrier before anything changes
     now = clock.now()
     shipment = {"carrier": carrier, "tracking_no": tracking_no, "shipped_at": clock.to_iso(now)}
     try:
-        return orders.change_status(order_id, OrderStatus.PAID.value, OrderStatus.SHIPPED.value,
-                                    timer=(orders.TIMER_AUTO_CONFIRM, now + auto_confirm_after()),
-                                    shipped_at=now, shipment=shipment)
+        shipped = orders.change_status(order_id, OrderStatus.PAID.value, OrderStatus.SHIPPED.value,
+                                       timer=(orders.TIMER_AUTO_CONFIRM, now + auto_confirm_after()),
+                                       shipped_at=now, shipment=shipment)
     except ConditionFailed:
         return _as_it_now_is(order_id, OrderEvent.SHIP)
+    return shipping_info.after_shipped(shipped)  # queues WeChat's shipping-info upload; never raises
 
 
 def auto_confirm_after() -> timedelta:

@@ -15,7 +15,7 @@ from chalicelib import clock
 from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
-from chalicelib.services import refunds
+from chalicelib.services import refunds, shipping_info
 from chalicelib.services.order_reads import get_user_order
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.settings import get_settings
@@ -81,7 +81,10 @@ def apply_transaction(transaction: Transaction, channel: str) -> str:
     payment = Payment(transaction_id=transaction.transaction_id, order_id=order.order_id,
                       amount_fen=transaction.amount_total_fen, paid_at=transaction.success_time or clock.now(),
                       channel=channel, outcome=APPLIED)
-    return _apply(order, payment)
+    outcome = _apply(order, payment)
+    if outcome in ("paid", "revived"):
+        shipping_info.after_paid(order)  # virtual goods count as delivered: queue the upload; never raises
+    return outcome
 
 
 def _mismatch(transaction: Transaction, order: orders.Order | None, appid: str, mch_id: str) -> str | None:

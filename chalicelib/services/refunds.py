@@ -7,7 +7,7 @@ from __future__ import annotations
 from chalicelib import clock
 from chalicelib.log import get_logger
 from chalicelib.services.pay_gateway import gateway
-from chalicelib.storage import alerts, orders, payments, refund_transactions
+from chalicelib.storage import after_sales, alerts, orders, payments, refund_transactions
 from chalicelib.storage.base import ConditionFailed
 from chalicelib.storage.payments import Refund
 from chalicelib.wechat.pay_types import PayApiError, PaySignatureError, PayUnavailable
@@ -58,6 +58,7 @@ def handle_refund_result(result: WeChatRefund) -> str:
             alerts.record_alert(REFUND_FAILED, clock.now(), detail={
                 "problem": f"WeChat says {result.status}", "out_refund_no": refund.out_refund_no,
                 "order_id": refund.order_id, "amount_fen": refund.amount_fen})
+            _settle_after_sale(refund, failure=f"WeChat Pay says {result.status}; approve again or reject")
         return "failed"
     return "processing"
 
@@ -65,14 +66,28 @@ def handle_refund_result(result: WeChatRefund) -> str:
 def complete_refund(refund: Refund, refund_id: str | None) -> str:
     """Mark it done once; restock its unshipped units once; the order is refunded when whole."""
     if refund.status == SUCCESS:
+        _settle_after_sale(refund)  # heals a crash between the two writes; a no-op otherwise
         return "duplicate"
     try:
         refund_transactions.complete_refund_restocking(refund, refund_id, clock.now())
     except ConditionFailed:
         return "duplicate"
     log.info("refund completed", order_id=refund.order_id, amount_fen=refund.amount_fen)
+    _settle_after_sale(refund)
     _mark_order_refunded_if_whole(refund.order_id)
     return "refunded"
+
+
+def _settle_after_sale(refund: Refund, failure: str | None = None) -> None:
+    """The after-sales request the refund pays for follows it: refunded, or back to approved with
+    a note. Conditioned on the request still refunding with this very refund (storage), so
+    repeats and a stale attempt change nothing."""
+    if not refund.request_id:
+        return
+    if failure is None:
+        after_sales.mark_refunded(refund.request_id, refund.out_refund_no, clock.now())
+    else:
+        after_sales.mark_refund_failed(refund.request_id, refund.out_refund_no, failure, clock.now())
 
 
 def _mark_order_refunded_if_whole(order_id: str) -> None:

@@ -89,6 +89,17 @@ class AdjustmentAttribute(MapAttribute):
     description = UnicodeAttribute()
 
 
+class ShippingUploadAttribute(MapAttribute):
+    """The order's shipping-info upload to WeChat (services/shipping_info.py)."""
+    status = UnicodeAttribute()  # pending | uploaded | failed
+    logistics_type = NumberAttribute()  # WeChat's: 1 express, 3 virtual goods, 4 user pickup
+    attempts = NumberAttribute(default=0)
+    updated_at = UTCDateTimeAttribute()  # last queued or tried: the sweep re-queues a pending one idle 15 min
+    uploaded_at = UTCDateTimeAttribute(null=True)
+    errcode = NumberAttribute(null=True)  # WeChat's last refusal
+    errmsg = UnicodeAttribute(null=True)
+
+
 class OrderRecord(Model):
     class Meta(TableMeta):
         table_name = table_name("orders")
@@ -111,6 +122,7 @@ class OrderRecord(Model):
     address = MapAttribute(null=True)  # snapshot at order time
     store_id = UnicodeAttribute(null=True)
     shipment = MapAttribute(null=True)  # {carrier, tracking_no, shipped_at}
+    shipping_upload = ShippingUploadAttribute(null=True)
     lines = ListAttribute(of=LineAttribute)
     adjustments = ListAttribute(of=AdjustmentAttribute, default=list)
     goods_fen = NumberAttribute()
@@ -157,6 +169,7 @@ class Order:
     cancel_reason: str | None = None
     shipped_at: datetime | None = None
     completed_at: datetime | None = None
+    shipping_upload: dict[str, Any] | None = None
 
 
 def to_record(order: Order) -> OrderRecord:
@@ -192,6 +205,7 @@ def from_record(record: OrderRecord) -> Order:
         transaction_id=record.transaction_id, prepay=record.prepay.as_dict() if record.prepay else None,
         cancelled_at=record.cancelled_at, cancel_reason=record.cancel_reason, shipped_at=record.shipped_at,
         completed_at=record.completed_at,
+        shipping_upload=record.shipping_upload.as_dict() if record.shipping_upload else None,
     )
 
 
@@ -251,6 +265,50 @@ def list_orders_for_merchant(status: str | None, created_from: datetime | None, 
                           limit=limit, last_evaluated_key=cursor)
     page = [from_record(record) for record in results]
     return page, results.last_evaluated_key
+
+
+SHIPPING_UPLOAD_PENDING = "pending"
+
+
+def update_shipping_upload(order_id: str, upload: dict[str, Any], *, expected_status: str | None,
+                           expected_updated_at: datetime | None = None) -> bool:
+    """Replace the order's `shipping_upload` map. Condition: the order exists and its upload is
+    absent (expected_status None) or in `expected_status` (and last updated at `expected_updated_at`,
+    when given: the sweep's compare-and-set). False when the condition failed."""
+    current = OrderRecord.shipping_upload
+    if expected_status is None:
+        condition = OrderRecord.order_id.exists() & current.does_not_exist()
+    else:
+        condition = OrderRecord.order_id.exists() & (current.status == expected_status)
+        if expected_updated_at is not None:
+            condition &= current.updated_at == expected_updated_at
+    try:
+        with condition_failure_as(ConditionFailed):
+            OrderRecord(order_id).update(actions=[current.set(ShippingUploadAttribute(**upload))],
+                                         condition=condition)
+    except ConditionFailed:
+        return False
+    return True
+
+
+def shipping_upload_stragglers(status: str, created_after: datetime, stale_before: datetime,
+                               limit: int) -> list[Order]:
+    """Orders in `status`, created after `created_after`, whose shipping-info upload has waited
+    since before `stale_before`: pending, or never started (shipped orders; paid virtual ones).
+
+    The by_status index bounds the read to the status and creation window; the rest is a
+    filter, so this reads every order of that window (see docs/decisions.md).
+    """
+    upload = OrderRecord.shipping_upload
+    wanted = (upload.status == SHIPPING_UPLOAD_PENDING) & (upload.updated_at < stale_before)
+    if status == "shipped":
+        wanted |= upload.does_not_exist() & (OrderRecord.shipped_at < stale_before)
+    elif status == "paid":
+        wanted |= (upload.does_not_exist() & (OrderRecord.delivery_method == "none")
+                   & (OrderRecord.paid_at < stale_before))
+    results = OrderRecord.by_status.query(status, OrderRecord.created_at > created_after,
+                                          filter_condition=wanted, limit=limit)
+    return [from_record(record) for record in results]
 
 
 def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime) -> None:

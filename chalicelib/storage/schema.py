@@ -4,6 +4,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.storage.addresses import AddressRecord
+from chalicelib.storage.after_sales import AfterSaleRecord, ClaimsRecord
 from chalicelib.storage.alerts import AlertRecord
 from chalicelib.storage.admins import AdminRecord
 from chalicelib.storage.carts import CartLineRecord
@@ -24,7 +25,8 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord,
                                        ListingRecord, StoreRecord,
                                        AddressRecord, OrderRecord, CartLineRecord,
-                                       StockMovementRecord, AlertRecord, PaymentRecord, RefundRecord)
+                                       StockMovementRecord, AlertRecord, PaymentRecord, RefundRecord,
+                                       AfterSaleRecord, ClaimsRecord)
 
 
 def create_all_tables() -> list[str]:

@@ -1,4 +1,5 @@
-"""WeChat's server APIs for mini-programs: login, access token, phone number, subscribe messages.
+"""WeChat's server APIs for mini-programs: login, access token, phone number, subscribe messages,
+shipping-info upload.
 
 Paths are WeChat's own, under `WECHAT_API_BASE` (the real host by default, the simulator locally).
 """
@@ -74,3 +75,9 @@ class WeChatOpenApi:
         data = call_json("POST", f"{self._base}/cgi-bin/message/subscribe/send", api="subscribe_send",
                          query={"access_token": access_token}, body=message, timeout=self._timeout)
         return int(data.get("msgid", 0))
+
+    def upload_shipping_info(self, access_token: str, body: dict[str, Any]) -> None:
+        """Tell WeChat an order was shipped (发货信息录入): `order_key`, `logistics_type`,
+        `delivery_mode`, `shipping_list`, `upload_time`, `payer`. Raises WeChatApiError on a refusal."""
+        call_json("POST", f"{self._base}/wxa/sec/order/upload_shipping_info", api="upload_shipping_info",
+                  query={"access_token": access_token}, body=body, timeout=self._timeout)

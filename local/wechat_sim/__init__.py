@@ -24,7 +24,7 @@ import ipaddress
 import threading
 from typing import Any, Callable, Iterable
 
-from . import dev_api, open_api, pay_dev_api, pay_v2, pay_v3
+from . import dev_api, open_api, pay_dev_api, pay_v2, pay_v3, shipping
 from .pay_keys import PAY_KNOBS, PayConfig, ensure_platform_keys, generate_merchant_keys
 from .server import Router, SimHTTPServer
 from .state import SimState
@@ -35,6 +35,7 @@ __all__ = ["Simulator", "start_simulator", "build_router", "DEFAULT_REGISTRARS",
 # Each module contributes routes via register(router).
 DEFAULT_REGISTRARS: list[Callable[[Router], None]] = [
     open_api.register, dev_api.register, pay_v3.register, pay_v2.register, pay_dev_api.register,
+    shipping.register,
 ]
 
 

@@ -1,0 +1,42 @@
+"""Merchant after-sales routes: the list by status, approve (asks WeChat for the refund), reject."""
+from __future__ import annotations
+
+from chalicelib.api.after_sales import after_sale_out
+from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.schemas.after_sales import AdminAfterSaleList, AdminAfterSaleOut, AdminAfterSaleQuery, RejectBody
+from chalicelib.services import after_sales
+from chalicelib.storage.after_sales import AfterSale
+
+api = ApiBlueprint(__name__, tag="admin-after-sales")
+
+
+def admin_after_sale_out(request: AfterSale) -> AdminAfterSaleOut:
+    return AdminAfterSaleOut(**after_sale_out(request).model_dump(), user_id=request.user_id,
+                             out_refund_no=request.out_refund_no, refund_status=after_sales.refund_status(request))
+
+
+@api.route("GET", "/v1/admin/after-sales", auth="admin", query=AdminAfterSaleQuery, response=AdminAfterSaleList,
+           summary="After-sales requests newest first, optionally by status")
+def list_after_sales(request: ApiRequest) -> AdminAfterSaleList:
+    query = request.query
+    page, next_cursor = after_sales.list_requests(query.status, query.limit, query.cursor)
+    return AdminAfterSaleList(items=[admin_after_sale_out(item) for item in page], next_cursor=next_cursor)
+
+
+@api.route("POST", "/v1/admin/after-sales/{request_id}/approve", auth="admin", response=AdminAfterSaleOut,
+           errors=(404, 409), summary="Approve: record the refund and ask WeChat Pay (again: 200, no second refund)")
+def approve_after_sale(request: ApiRequest) -> AdminAfterSaleOut:
+    return admin_after_sale_out(after_sales.approve(request.params["request_id"]))
+
+
+@api.route("POST", "/v1/admin/after-sales/{request_id}/reject", auth="admin", body=RejectBody,
+           response=AdminAfterSaleOut, errors=(404, 409),
+           summary="Reject, releasing its units (again: 200; a refunding or refunded one: 409)")
+def reject_after_sale(request: ApiRequest) -> AdminAfterSaleOut:
+    return admin_after_sale_out(after_sales.reject(request.params["request_id"], request.body.reason))
+
+
+@api.route("GET", "/v1/admin/after-sales/{request_id}", auth="admin", response=AdminAfterSaleOut, errors=(404,),
+           summary="One after-sales request with its current refund's status")
+def get_after_sale(request: ApiRequest) -> AdminAfterSaleOut:
+    return admin_after_sale_out(after_sales.get_request(request.params["request_id"]))

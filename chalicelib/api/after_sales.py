@@ -1,0 +1,34 @@
+"""The user's after-sales routes: ask for a refund or a return of an order, read one's request."""
+from __future__ import annotations
+
+from chalicelib import clock
+from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.schemas.after_sales import AfterSaleBody, AfterSaleOut
+from chalicelib.services import after_sales
+from chalicelib.storage.after_sales import AfterSale
+
+api = ApiBlueprint(__name__, tag="after-sales")
+
+
+def after_sale_out(request: AfterSale) -> AfterSaleOut:
+    return AfterSaleOut(
+        request_id=request.request_id, order_id=request.order_id, kind=request.kind, reason=request.reason,
+        status=request.status, amount_fen=request.amount_fen, delivery_fee_fen=request.delivery_fee_fen,
+        lines=[{"sku_id": line.sku_id, "quantity": line.quantity, "amount_fen": line.amount_fen}
+               for line in request.lines],
+        note=request.note, created_at=clock.to_iso(request.created_at), updated_at=clock.to_iso(request.updated_at))
+
+
+@api.route("POST", "/v1/orders/{order_id}/after-sales", body=AfterSaleBody, response=AfterSaleOut, status=201,
+           errors=(404, 409), summary="Ask for a refund (unshipped) or a return (shipped) of some or all units")
+def request_after_sale(request: ApiRequest) -> AfterSaleOut:
+    body = request.body
+    wanted = {line.sku_id: line.quantity for line in body.lines} if body.lines else None
+    return after_sale_out(after_sales.request_after_sale(request.user_id, request.params["order_id"], body.kind,
+                                                         body.reason, wanted))
+
+
+@api.route("GET", "/v1/after-sales/{request_id}", response=AfterSaleOut, errors=(404,),
+           summary="One of the user's after-sales requests, with its status and amount")
+def get_after_sale(request: ApiRequest) -> AfterSaleOut:
+    return after_sale_out(after_sales.get_user_request(request.user_id, request.params["request_id"]))

@@ -1,0 +1,27 @@
+"""Shipping-info uploads to WeChat: the queue consumer and the sweep behind it."""
+from __future__ import annotations
+
+from chalice import Blueprint, Rate
+
+from chalicelib import queues
+from chalicelib.log import get_logger
+from chalicelib.schemas.shipping import ShippingUploadJob
+from chalicelib.services import shipping_info
+
+bp = Blueprint(__name__)
+log = get_logger(__name__)
+
+
+# batch_size=1: a message WeChat refuses for now is redelivered (and dead-lettered) alone.
+@bp.on_sqs_message(queue=queues.SHIPPING_UPLOADS.name, batch_size=1)
+def upload_shipping_infos(event) -> None:
+    for record in event:
+        shipping_info.upload_shipping_info(ShippingUploadJob.model_validate_json(record.body))
+
+
+@bp.schedule(Rate(10, unit=Rate.MINUTES),
+             description="Re-queue shipping-info uploads left idle (queueing failed or dead-lettered)")
+def sweep_shipping_uploads(event) -> None:
+    outcomes = shipping_info.sweep_stalled_uploads()
+    if outcomes:
+        log.info("shipping upload sweep", **outcomes)

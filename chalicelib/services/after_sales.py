@@ -1,0 +1,284 @@
+"""After-sales: a user's refund or return request, the merchant's decision, and WeChat's refund.
+
+A request claims its units when it is made (storage/after_sales.py): two requests can never
+both hold one unit, so no unit is refunded twice. Its amount is fixed then, by the rule of
+API.md ("After-sales", domain/refunds.py): cumulative over the units the order's live requests
+hold, the last unit taking the remainder; the delivery fee goes with the request that makes the
+whole order claimed, and only if nothing has shipped.
+
+Statuses: requested -> refunding (approved: the refund is recorded and asked for) -> refunded
+(WeChat says SUCCESS); requested -> rejected (the units are released). A refund WeChat refuses
+or closes brings the request back to `approved` with a note: approving again asks for a new
+refund (a new out_refund_no), rejecting releases its units. Every change is conditional and a
+loser re-reads, so a repeated approve or reject answers the request unchanged.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from chalicelib import clock
+from chalicelib.domain import cursors
+from chalicelib.domain.order_status import InvalidOrderState
+from chalicelib.domain.refunds import LineShare, refund_for_units
+from chalicelib.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from chalicelib.log import get_logger
+from chalicelib.services import refunds
+from chalicelib.services.order_reads import get_user_order
+from chalicelib.settings import get_settings
+from chalicelib.storage import after_sales, orders, payments
+from chalicelib.storage.after_sales import REFUNDED, REFUNDING, REJECTED, REQUESTED, AfterSale, Claims, RequestLine
+from chalicelib.storage.orders import Order, OrderLine
+
+log = get_logger(__name__)
+MAX_ATTEMPTS = 12
+KIND_FOR_ORDER_STATUS = {"paid": "refund", "shipped": "return", "completed": "return"}
+
+
+class AfterSaleNotFound(NotFound):
+    code = "after_sale_not_found"
+    message = "No such after-sales request"
+
+
+class InvalidAfterSalesKind(Conflict):
+    code = "invalid_after_sales_kind"
+
+
+class RefundExceedsOrder(Conflict):
+    code = "refund_exceeds_order"
+
+
+class NothingToRefund(Conflict):
+    code = "nothing_to_refund"
+    message = "These units cost nothing, so there is no money to refund"
+
+
+class AfterSalesBusy(Conflict):
+    code = "concurrent_update"
+    message = "The order's after-sales changed too often meanwhile; try again"
+
+
+@dataclass(frozen=True)
+class ClaimPlan:
+    lines: tuple[RequestLine, ...]
+    delivery_fee_fen: int
+    after: Claims  # the order's claims with this request's added
+
+    @property
+    def amount_fen(self) -> int:
+        return sum(line.amount_fen for line in self.lines) + self.delivery_fee_fen
+
+
+# ------------------------------------------------------------------------------------ the user
+
+def request_after_sale(user_id: str, order_id: str, kind: str, reason: str,
+                       wanted: dict[str, int] | None) -> AfterSale:
+    """Claim `wanted` (sku_id -> units; None: everything unclaimed) of the user's order."""
+    for _ in _attempts():
+        order = get_user_order(user_id, order_id)
+        _check_kind(order, kind)
+        held = after_sales.get_claims(order_id)
+        plan = plan_claim(order, held, wanted)
+        now = clock.now()
+        request = AfterSale(request_id=after_sales.new_request_id(), order_id=order_id, user_id=user_id, kind=kind,
+                            reason=reason, status=REQUESTED, lines=plan.lines,
+                            delivery_fee_fen=plan.delivery_fee_fen, amount_fen=plan.amount_fen,
+                            created_at=now, updated_at=now)
+        try:
+            after_sales.create_request(request, order.status, held, plan.after)
+        except after_sales.Contended:
+            continue  # another request (or a status change) got there first: plan again
+        log.info("after-sales requested", order_id=order_id, request_id=request.request_id,
+                 amount_fen=request.amount_fen)
+        return request
+    raise AfterSalesBusy()
+
+
+def get_user_request(user_id: str, request_id: str) -> AfterSale:
+    """One's own request; someone else's is 404, as if it did not exist."""
+    request = after_sales.get_request(request_id)
+    if request is None or request.user_id != user_id:
+        raise AfterSaleNotFound()
+    return request
+
+
+# -------------------------------------------------------------------------------- the merchant
+
+def get_request(request_id: str) -> AfterSale:
+    request = after_sales.get_request(request_id)
+    if request is None:
+        raise AfterSaleNotFound()
+    return request
+
+
+def list_requests(status: str | None, limit: int, cursor: str | None) -> tuple[list[AfterSale], str | None]:
+    secret, scope = get_settings().auth_token_secret, f"admin-after-sales:{status}"
+    page, last_key = after_sales.list_requests(status, limit, cursors.decode_cursor(cursor, secret, scope))
+    return page, cursors.encode_cursor(last_key, secret, scope)
+
+
+def refund_status(request: AfterSale) -> str | None:
+    refund = payments.get_refund(request.out_refund_no) if request.out_refund_no else None
+    return refund.status if refund else None
+
+
+def approve(request_id: str) -> AfterSale:
+    """Record the refund and move the request to refunding in one transaction, then ask WeChat.
+    Approving again answers the request unchanged: only the winner of the transition asks."""
+    for _ in _attempts():
+        request = get_request(request_id)
+        if request.status in (REFUNDING, REFUNDED):
+            return request
+        if request.status == REJECTED:
+            raise _forbidden(request, "approved")
+        order = orders.get_order(request.order_id)
+        _check_still_refundable(order, request)
+        refund = refunds.new_refund(order, order.transaction_id, request.amount_fen, request.reason,
+                                    lines=tuple((line.sku_id, line.quantity) for line in request.lines),
+                                    out_refund_no=refund_no(request), request_id=request_id)
+        try:
+            after_sales.start_refund(request, refund, order.status, clock.now())
+        except after_sales.Contended:
+            continue
+        _submit(refund, order)
+        return get_request(request_id)
+    raise AfterSalesBusy()
+
+
+def reject(request_id: str, note: str) -> AfterSale:
+    """-> rejected, releasing its units; rejecting again answers it unchanged. A request whose
+    refund is under way or done cannot be rejected (409)."""
+    for _ in _attempts():
+        request = get_request(request_id)
+        if request.status == REJECTED:
+            return request
+        if request.status in (REFUNDING, REFUNDED):
+            raise _forbidden(request, "rejected")
+        held = after_sales.get_claims(request.order_id)
+        try:
+            after_sales.reject_request(request, note, held, released(held, request), clock.now())
+        except after_sales.Contended:
+            continue
+        log.info("after-sales rejected", order_id=request.order_id, request_id=request_id)
+        return get_request(request_id)
+    raise AfterSalesBusy()
+
+
+def refund_no(request: AfterSale) -> str:
+    """AS<request_id> for the first refund; a refund asked again after a failure needs a new one."""
+    attempt = request.attempt + 1
+    return f"AS{request.request_id}" if attempt == 1 else f"AS{request.request_id}-{attempt}"
+
+
+def _submit(refund: payments.Refund, order: Order) -> None:
+    try:
+        outcome = refunds.submit_refund(refund, order)
+    except Exception:  # noqa: BLE001
+        # The approval and its refund record are committed already; whatever stopped the call
+        # (WeChat Pay not configured here, an adapter bug) must not make it look undone. The
+        # refund stays `processing` for the retry job, and the error is logged whole.
+        log.exception("refund could not be asked for; left to the retry job", out_refund_no=refund.out_refund_no)
+        return
+    log.info("after-sales refund asked for", order_id=order.order_id, out_refund_no=refund.out_refund_no,
+             outcome=outcome)
+
+
+# ---------------------------------------------------------------------------------- the rules
+
+def _check_kind(order: Order, kind: str) -> None:
+    expected = KIND_FOR_ORDER_STATUS.get(order.status)
+    if expected is None:
+        raise InvalidOrderState(f"An order that is {order.status} has nothing to refund or return",
+                                details=[{"status": order.status}])
+    if kind != expected:
+        hint = ("it has not shipped: ask for a refund" if expected == "refund"
+                else "it has shipped: ask to return the goods")
+        raise InvalidAfterSalesKind(f"A {kind} does not fit an order that is {order.status}; {hint}",
+                                    details=[{"field": "kind", "status": order.status, "expected": expected}])
+
+
+def _check_still_refundable(order: Order | None, request: AfterSale) -> None:
+    """The order may have moved since the request: a refund priced unshipped cannot be paid once
+    the goods left (reject it; the user can ask for a return)."""
+    if order is None or order.status not in KIND_FOR_ORDER_STATUS or not order.transaction_id:
+        status = order.status if order else "missing"
+        raise InvalidOrderState(f"The order is {status}: nothing can be refunded", details=[{"status": status}])
+    if request.kind == "refund" and order.shipped_at is not None:
+        raise InvalidOrderState("The order shipped after this refund was requested; reject it and ask for a return",
+                                details=[{"status": order.status, "kind": request.kind}])
+
+
+def plan_claim(order: Order, held: Claims, wanted: dict[str, int] | None) -> ClaimPlan:
+    """The lines, fee and amount of a new request, and the order's claims with it added."""
+    bought = {line.sku_id: line for line in order.lines}
+    left = {sku_id: line.quantity - held.units.get(sku_id, 0) for sku_id, line in bought.items()}
+    if wanted is None:
+        wanted = {sku_id: units for sku_id, units in left.items() if units > 0}
+        if not wanted:
+            raise RefundExceedsOrder("Every unit of this order is in an after-sales request already")
+    _check_wanted(bought, left, wanted)
+    lines = tuple(_priced(bought[sku_id], held, units) for sku_id, units in wanted.items())
+    units, amounts = dict(held.units), dict(held.amounts)
+    for line in lines:
+        units[line.sku_id] = units.get(line.sku_id, 0) + line.quantity
+        amounts[line.sku_id] = amounts.get(line.sku_id, 0) + line.amount_fen
+    whole = all(units.get(sku_id, 0) >= line.quantity for sku_id, line in bought.items())
+    fee = order.delivery_fee_fen if whole and order.shipped_at is None and not held.delivery_fee_fen else 0
+    plan = ClaimPlan(lines, fee, Claims(order.order_id, held.version, units, amounts, held.delivery_fee_fen + fee))
+    if plan.amount_fen <= 0:
+        raise NothingToRefund()
+    return plan
+
+
+def _check_wanted(bought: dict[str, OrderLine], left: dict[str, int], wanted: dict[str, int]) -> None:
+    unknown = [sku_id for sku_id in wanted if sku_id not in bought]
+    if unknown:
+        raise BadRequest("These SKUs are not in the order", code="sku_not_in_order",
+                         details=[{"field": "lines", "sku_id": sku_id} for sku_id in unknown])
+    too_many = [{"field": f"lines.{index}.quantity", "message": f"the order has {bought[sku_id].quantity}"}
+                for index, (sku_id, units) in enumerate(wanted.items()) if units > bought[sku_id].quantity]
+    if too_many:
+        raise ValidationFailed("More units than the order has", details=too_many)
+    over = [{"sku_id": sku_id, "requested": units, "refundable": left[sku_id]}
+            for sku_id, units in wanted.items() if units > left[sku_id]]
+    if over:
+        raise RefundExceedsOrder("Some units are in another after-sales request already", details=over)
+
+
+def _priced(line: OrderLine, held: Claims, units: int) -> RequestLine:
+    """The line's first claimed+units units are worth refund_for_units(0, claimed+units) (the last
+    unit taking the remainder); the live requests carry held.amounts of it already. Without a
+    rejection in between this is exactly refund_for_units(claimed, units); after one released a
+    claim the two may differ by rounding, so never below zero, and the line never returns more
+    than its payable_fen: the request claiming its last unit brings it to exactly that."""
+    share = LineShare(sku_id=line.sku_id, quantity=line.quantity, payable_fen=line.payable_fen)
+    claimed = held.units.get(line.sku_id, 0)
+    amount = refund_for_units(share, 0, claimed + units) - held.amounts.get(line.sku_id, 0)
+    return RequestLine(sku_id=line.sku_id, quantity=units, amount_fen=max(0, amount))
+
+
+def released(held: Claims, request: AfterSale) -> Claims:
+    """The order's claims without `request`'s."""
+    units, amounts = dict(held.units), dict(held.amounts)
+    for line in request.lines:
+        units[line.sku_id] = units.get(line.sku_id, 0) - line.quantity
+        amounts[line.sku_id] = amounts.get(line.sku_id, 0) - line.amount_fen
+    kept = [sku_id for sku_id, count in units.items() if count > 0]
+    return Claims(held.order_id, held.version, {sku_id: units[sku_id] for sku_id in kept},
+                  {sku_id: amounts[sku_id] for sku_id in kept}, held.delivery_fee_fen - request.delivery_fee_fen)
+
+
+def _forbidden(request: AfterSale, action: str) -> InvalidOrderState:
+    return InvalidOrderState(f"An after-sales request that is {request.status} cannot be {action}",
+                             details=[{"status": request.status, "request_id": request.request_id}])
+
+
+def _attempts() -> Iterator[int]:
+    """Bounded tries with full-jitter backoff, so requests racing on one order spread out."""
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(0.2, 0.01 * 2 ** attempt)))
+        yield attempt
+
