@@ -1,8 +1,9 @@
-"""python -m bench: cold start, per-request DynamoDB cost, store requests and the engine floor -> bench/results/.
+"""python -m bench: cold start, per-request DynamoDB cost, store requests, pay notifies and the engine floor -> bench/results/.
 
 Order matters: cold start first, before DynamoDB Local's JVM starts and competes for the CPU;
 then DynamoDB Local once (and moto's SQS server, for the order timers), for the engine floor
-(which also warms the JVM), the auth requests and the store requests (bench.shop).
+(which also warms the JVM), the auth requests, the store requests (bench.shop) and WeChat Pay's
+notifies in v3 and v2 (bench.pay_notify).
 """
 from bench import env
 
@@ -16,7 +17,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from importlib import metadata  # noqa: E402
 
-from bench import ROOT, cold_start, engine_floor, report, request_cost, shop  # noqa: E402
+from bench import ROOT, cold_start, engine_floor, pay_notify, report, request_cost, shop  # noqa: E402
 
 LIBRARIES = ("boto3", "botocore", "pynamodb", "chalice", "pydantic")
 
@@ -56,7 +57,7 @@ def _step(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def _measure_on_dynamodb(requests: int, shop_requests: int) -> tuple[str, dict, dict, dict]:
+def _measure_on_dynamodb(requests: int, shop_requests: int, notifies: int) -> tuple[str, dict, dict, dict, dict]:
     from local.dynamodb_local import start_dynamodb
 
     _step("starting DynamoDB on 127.0.0.1")
@@ -72,11 +73,14 @@ def _measure_on_dynamodb(requests: int, shop_requests: int) -> tuple[str, dict, 
         cost = request_cost.run(handle.endpoint, n=requests)
         _step(f"store requests: demo store, {shop_requests} requests per scenario, each beside a raw UpdateItem")
         store = shop.run(handle.endpoint, sqs.endpoint, n=shop_requests)
+        _step(f"pay notifies: WeChat Pay {' and '.join(pay_notify.VERSIONS)}, {notifies} notifies per case "
+              f"({', '.join(pay_notify.CASES)})")
+        notify = pay_notify.run(handle.endpoint, sqs.endpoint, n=notifies)
     finally:
         if sqs is not None:
             sqs.stop()
         handle.stop()
-    return handle.engine, floor, cost, store
+    return handle.engine, floor, cost, store, notify
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,15 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=request_cost.N_REQUESTS, help="requests per scenario")
     parser.add_argument("--shop-requests", type=int, default=shop.N_REQUESTS,
                         help="requests per store scenario (cart, products, checkout, orders)")
+    parser.add_argument("--notifies", type=int, default=pay_notify.N_NOTIFIES,
+                        help="WeChat Pay notifies per case and version (first, duplicate, refused, refund)")
     args = parser.parse_args(argv)
-    if args.cold_runs < 1 or args.requests < 1 or args.shop_requests < 1:
-        parser.error("--cold-runs, --requests and --shop-requests must be at least 1")
+    if args.cold_runs < 1 or args.requests < 1 or args.shop_requests < 1 or args.notifies < 1:
+        parser.error("--cold-runs, --requests, --shop-requests and --notifies must be at least 1")
     started, load_before = time.perf_counter(), _load()
     _step(f"cold start: {args.cold_runs} runs of each command")
     cold = cold_start.run(args.cold_runs)
-    engine, floor, cost, store = _measure_on_dynamodb(args.requests, args.shop_requests)
+    engine, floor, cost, store, notify = _measure_on_dynamodb(args.requests, args.shop_requests, args.notifies)
     results = {"meta": _meta(engine, time.perf_counter() - started, load_before),
-               "cold_start": cold, "request_cost": cost, "engine_floor": floor, "shop": store}
+               "cold_start": cold, "request_cost": cost, "engine_floor": floor, "shop": store, "pay_notify": notify}
     for path in report.write(results):
         _step(f"wrote {path.relative_to(ROOT)}")
     print(report.markdown(results), flush=True)

@@ -7,6 +7,7 @@
     usage = meter.snapshot()                   # per operation: calls, errors, RCU, WCU, time
     usage.per_request(n)                       # the same divided by n, JSON-friendly
     with meter.paused(): ...                   # setup between measured requests: not counted
+    with meter.resumed(): ...                  # inside paused(): counted again (another thread's request)
     meter.detach()                             # or use the meter as a context manager
 
 Where the hooks go: PynamoDB keeps one botocore client per model connection
@@ -215,6 +216,18 @@ class CapacityMeter:
         finally:
             self._paused = False
 
+    @contextlib.contextmanager
+    def resumed(self) -> Iterator[None]:
+        """Inside paused(), count again for a while: e.g. a request that another thread handles
+        while the pausing thread waits for it (bench.pay_notify meters only the app's handling
+        of a notify, not the simulator's work around it). Restores the previous state."""
+        was_paused = self._paused
+        self._paused = False
+        try:
+            yield
+        finally:
+            self._paused = was_paused
+
     # -------------------------------------------------------------------------- attaching
 
     def attach_client(self, client: Any, source: str = "boto3") -> None:
@@ -379,6 +392,16 @@ class CallCounter:
             yield
         finally:
             self._paused = False
+
+    @contextlib.contextmanager
+    def resumed(self) -> Iterator[None]:
+        """As CapacityMeter.resumed: count again inside paused()."""
+        was_paused = self._paused
+        self._paused = False
+        try:
+            yield
+        finally:
+            self._paused = was_paused
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

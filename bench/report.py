@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import RESULTS_DIR, shop
+from bench import RESULTS_DIR, pay_notify, shop
 from bench.env import BASE_ENV
 
 ENGINE_NAMES = {"dynamodb-local": "AWS DynamoDB Local (in-memory, 127.0.0.1)",
@@ -27,7 +27,7 @@ def write(results: dict[str, Any]) -> list[Path]:
     """One JSON per benchmark (each with the run's metadata), then README.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in ("cold_start", "request_cost", "engine_floor", "shop"):
+    for name in ("cold_start", "request_cost", "engine_floor", "shop", "pay_notify"):
         if name not in results:
             continue
         path = RESULTS_DIR / f"{name}.json"
@@ -45,6 +45,8 @@ def markdown(results: dict[str, Any]) -> str:
                 _engine_floor(results["engine_floor"], results["request_cost"])]
     if "shop" in results:
         sections += [_shop(results["shop"]), _place_order(results["shop"], results["engine_floor"])]
+    if "pay_notify" in results:
+        sections.append(_pay_notify(results["pay_notify"], results["engine_floor"]))
     sections.append(_notes())
     return "\n\n".join(sections) + "\n"
 
@@ -315,6 +317,102 @@ def _place_order(store: dict[str, Any], floor: dict[str, Any]) -> str:
                   "appears to count each distinct per-item amount once per table, so several same-size items of one "
                   "table in one transaction count as one: the reported WCU of TransactWriteItems on products and skus "
                   "above is low. Read the theoretical column for the base tables; the index units are as reported."]
+    return "\n".join(lines)
+
+
+def _items_cell(operation: str, items: float, actions: dict[str, float] | None) -> str:
+    cell = _units(items)
+    if operation == "TransactWriteItems" and actions:
+        cell += " (" + ", ".join(f"{a} {_units(c)}" for a, c in actions.items()) + ")"
+    elif operation in ("Query", "Scan"):
+        cell += " scanned"
+    return cell
+
+
+def _pay_notify(notify: dict[str, Any], floor: dict[str, Any]) -> str:
+    n, warmup, versions = notify["notifies_per_case"], notify["warmup_rounds_per_version"], notify["versions"]
+    results = [(version, case, versions[version]["cases"][case]) for version in versions for case in pay_notify.CASES]
+    lines = [f"## 6. WeChat Pay notifies, v3 and v2: DynamoDB calls, capacity and latency of the app's handling, per "
+             f"notify ({n} notifies per case, after {warmup} unmetered round{'' if warmup == 1 else 's'} per version)", "",
+             "Each notify is signed (and encrypted) by the WeChat simulator with the merchant's keys "
+             "(`local/pay_setup.py`), POSTed over loopback HTTP to a bridge that hands the exact bytes and headers to "
+             "`chalice.test.Client`, so the app's real verification runs. **Only the app's handling of the notify is "
+             "metered and timed**: the meters stay paused for everything else (placing and paying orders, after-sales, "
+             "approve, checks) and the bridge resumes them around that one POST. The simulator's side (building, signing "
+             "and encrypting the notify, loopback HTTP, the bridge) is timed apart.", "",
+             "| Pay | Notify | route: app's answer | DynamoDB calls / notify | RCU (reported) | WCU (reported) | "
+             "theoretical RCU / WCU | units / notify by table | SQS, WeChat calls / notify | p50 ms | p99 ms | "
+             "mean DynamoDB ms | simulator side p50 ms |",
+             "|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|"]
+    for version, case, r in results:
+        d, lat = r["dynamodb"], r["latency"]
+        answer = ", ".join(r["answer"])
+        others = _calls_by_service({**r["sqs_calls_per_notify"], **r["wechat_calls_per_notify"]})
+        lines.append(f"| {version} | {notify['labels'][case]} | `{r['path']}`: {answer} | {_calls_cell(d)} | "
+                     f"{_units(d['read_units'])} | {_units(d['write_units'])} | {_theoretical_cell(r['theoretical'])} | "
+                     f"{_tables_cell(d)} | {others} | {_fmt(lat['p50_ms'])} | {_fmt(lat['p99_ms'])} | "
+                     f"{_fmt(d['dynamodb_ms'])} | {_fmt(r['simulator_side_latency']['p50_ms'])} |")
+    lines += ["", "By operation and table (per notify):", "",
+              "| Pay | Notify | Operation | Table | calls | items | RCU (reported) | WCU (reported) | of which on indexes | "
+              "theoretical RCU / WCU (base table) |", "|---|---|---|---|---:|---|---:|---:|---:|---:|"]
+    for version, case, r in results:
+        theory = r["theoretical"].get("by_operation_table", {})
+        for operation, tables in r["dynamodb"]["by_operation_table"].items():
+            for table, f in tables.items():
+                t = theory.get(operation, {}).get(table)
+                cell = "not estimated" if t is None else f"{_units(t['read_units'])} / {_units(t['write_units'])}"
+                items = _items_cell(operation, f["items"], r["transaction_actions"].get(table)
+                                    if operation == "TransactWriteItems" else None)
+                lines.append(f"| {version} | {case} | {operation} | {_short(table)} | {_units(f['calls'])} | {items} | "
+                             f"{_units(f['read_units'])} | {_units(f['write_units'])} | {_units(f['index_units'])} | "
+                             f"{cell} |")
+    lines += ["", "**Columns**: as in sections 4 and 5. Reported units include secondary indexes; theoretical ones "
+              "are the base tables' (`bench/theoretical.py`, from the stored item sizes; a transaction's items count "
+              "double), † = without Query. p50/p99 = the app's handling of the notify, in process (routing, signature "
+              f"check and decryption, the service, DynamoDB; p99 of {n} samples is about their maximum); mean DynamoDB ms = the part inside botocore's calls; "
+              "simulator side = the simulator call's wall time less the app's handling, per notify (first and duplicate "
+              "share one simulator call and split its time)."]
+    first = versions[next(iter(versions))]["cases"]["first"]
+    skus = next((t for t in first["dynamodb"]["by_operation_table"].get("TransactWriteItems", {}) if
+                 _short(t) == "skus"), None)
+    probe = floor.get("transaction_probe") or {}
+    if skus and probe.get("reported_units") is not None and probe["reported_units"] != probe["expected_units"]:
+        reported = first["dynamodb"]["by_operation_table"]["TransactWriteItems"][skus]
+        theory = first["theoretical"]["by_operation_table"]["TransactWriteItems"][skus]
+        lines += ["", f"**Transactions are under-reported by DynamoDB Local** (section 5, `transaction_probe`): the "
+                  f"payment's TransactWriteItems updates {_units(reported['items'])} SKUs, reported "
+                  f"{_units(reported['write_units'])} WCU on skus where DynamoDB's rule gives "
+                  f"{_units(theory['write_units'])}. Read the theoretical column for the base tables; index units are "
+                  "as reported."]
+    if len(versions) > 1:
+        shapes = {version: {case: (v["cases"][case]["dynamodb"]["by_operation_table"],
+                                   v["cases"][case]["theoretical"]["by_operation_table"]) for case in pay_notify.CASES}
+                  for version, v in versions.items()}
+        same = [case for case in pay_notify.CASES
+                if len({json.dumps(shape[case], sort_keys=True) for shape in shapes.values()}) == 1]
+        names = " and ".join(versions)
+        lines += ["", (f"**{names} cost the same in DynamoDB** for every case: the same calls, items and units, reported "
+                       "and theoretical (the protocols differ in verification and decryption, not in storage)."
+                       if len(same) == len(pay_notify.CASES) else
+                       f"**{names} differ in DynamoDB** for: {', '.join(c for c in pay_notify.CASES if c not in same)} "
+                       f"(the same for: {', '.join(same) or 'none'}).")]
+    checks = "; ".join(f"{version}: {v['dynamodb_calls_in_simulator_calls']} DynamoDB calls while its simulator calls "
+                       f"ran, {v['dynamodb_calls_outside_the_handling']} of them outside the app's handling of a notify"
+                       for version, v in versions.items())
+    lines += ["", f"**Only the app is metered**: {checks} (a separate meter, resumed around each whole simulator call).",
+              "", _error_note([r for _, _, r in results]), "",
+              "Setup: user `payer`; each round places a pickup order of "
+              + ", ".join(f"{sku} x{qty}" for sku, qty in notify["order_items"].items())
+              + " (`POST /v1/orders`), gets its wx.requestPayment parameters (`POST /v1/orders/{id}/pay`, the prepay "
+              "from the simulator) and pays through the simulator's `POST /__sim/pay/request-payment` with "
+              "`duplicate: 1` (first, then duplicate); then asks for a refund of "
+              f"{notify['refund_line']['sku_id']} x{notify['refund_line']['quantity']} "
+              "(`POST /v1/orders/{id}/after-sales`), approves it (`POST /v1/admin/after-sales/{id}/approve`: the "
+              "simulator answers PROCESSING) and has the simulator send the refund's result "
+              "(`POST /__sim/pay/refund-notify`: v3 REFUND.SUCCESS, v2 refund notify with encrypted `req_info`); "
+              "a second order gets the refused notify (`corrupt: \"amount\"`, one attempt). Every notify's answer and "
+              "effect is checked (order paid, still unpaid after the refused one, after-sales request refunded). "
+              "`WECHAT_PAY_VERSION` switches v3/v2, with the app's settings and pay gateway rebuilt in between."]
     return "\n".join(lines)
 
 

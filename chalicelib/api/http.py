@@ -27,6 +27,7 @@ from chalicelib import log as logging_setup
 from chalicelib.errors import AppError, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
 from chalicelib.services import auth as auth_service
 from chalicelib.settings import get_settings
+from chalicelib.storage.base import is_transient
 
 MAX_BODY_BYTES = 1024 * 1024
 # Every id in a path is opaque but of this shape; anything else cannot exist (404), and must not
@@ -50,7 +51,11 @@ class RouteSpec:
     status: int = 200
     errors: tuple[int, ...] = ()
     tag: str = ""
+    also: tuple[int, ...] = ()  # other success statuses with the same body (200 for a replayed create)
     content_types: tuple[str, ...] = (JSON_CONTENT_TYPE,)
+    # OpenAPI operation fields replacing the generated ones, for a route that answers in someone
+    # else's format (WeChat Pay's callbacks): e.g. {"requestBody": ..., "responses": ...}.
+    doc: dict[str, Any] | None = field(default=None, compare=False)
 
 
 ROUTES: list[RouteSpec] = []
@@ -92,10 +97,10 @@ class ApiBlueprint:
     def route(self, method: str, path: str, *, summary: str, auth: str | None = "user",
               body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
               response: type[BaseModel] | None = None, status: int = 200, errors: tuple[int, ...] = (),
-              content_types: tuple[str, ...] = (JSON_CONTENT_TYPE,)) -> Callable:
+              also: tuple[int, ...] = (), content_types: tuple[str, ...] = (JSON_CONTENT_TYPE,), doc: dict[str, Any] | None = None) -> Callable:
         spec = RouteSpec(method=method, path=path, summary=summary, auth=auth, body=body, query=query,
-                         response=response, status=status, errors=errors, tag=self.tag,
-                         content_types=content_types)
+                         response=response, status=status, errors=errors, tag=self.tag, also=also,
+                         content_types=content_types, doc=doc)
 
         def decorator(handler: Callable[[ApiRequest], Any]) -> Callable[[ApiRequest], Any]:
             def view(**params: str) -> Response:
@@ -132,8 +137,12 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
         if error.status >= 500:
             log.warning("request failed upstream", code=error.code, status=error.status)
         return _json_response(error.envelope(), error.status, request, error.headers)
-    except Exception:  # a bug: log it whole, answer the envelope, never a stack trace
-        log.exception("unhandled error", route=f"{spec.method} {spec.path}")
+    except Exception as error:
+        if is_transient(error):  # AWS throttled or failed: nothing half-done, the client may retry
+            log.warning("storage or queue unavailable", route=f"{spec.method} {spec.path}", error=type(error).__name__)
+            body = {"Code": "service_unavailable", "Message": "Busy; retry shortly", "Details": []}
+            return _json_response(body, 503, request, {"Retry-After": "1"})
+        log.exception("unhandled error", route=f"{spec.method} {spec.path}")  # a bug: log it whole
         body = {"Code": "internal_error", "Message": "Internal error; it has been logged", "Details": []}
         return _json_response(body, 500, request, {})
     finally:

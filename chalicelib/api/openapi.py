@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.http import ROUTES, ApiBlueprint, ApiRequest, RouteSpec
+from chalicelib.api.http import PATH_ID, ROUTES, ApiBlueprint, ApiRequest, RouteSpec
 from chalicelib.schemas.common import ErrorEnvelope, ResponseModel
 
 api = ApiBlueprint(__name__, tag="meta")
@@ -70,8 +70,9 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 def _operation(spec: RouteSpec) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": spec.summary, "tags": [spec.tag] if spec.tag else [],
                                  "operationId": f"{spec.method.lower()}_{re.sub(r'[^A-Za-z0-9]+', '_', spec.path).strip('_')}"}
-    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for name in re.findall(r"\{(\w+)\}", spec.path)]
+    path_names = re.findall(r"\{(\w+)\}", spec.path)
+    parameters = [{"name": name, "in": "path", "required": True, "description": "an opaque id (any other is 404)",
+                   "schema": {"type": "string", "pattern": PATH_ID.pattern}} for name in path_names]
     if spec.query:
         schema = spec.query.model_json_schema(ref_template=_REF)
         required = set(schema.get("required", []))
@@ -86,12 +87,15 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "OK"}
     if spec.response and spec.status != 204:
         success["content"] = {"application/json": {"schema": _ref(spec.response)}}
-    responses: dict[str, Any] = {str(spec.status): success}
+    responses: dict[str, Any] = {str(status): success for status in (spec.status, *spec.also)}
     error_statuses = set(spec.errors) | ({401, 403} if spec.auth else set()) | ({400, 413} if spec.body else set())
     if spec.query:
         error_statuses.add(400)
+    if path_names:  # an id of the wrong shape, or of no such thing
+        error_statuses.add(404)
     for status in sorted(error_statuses):
         responses[str(status)] = {"description": _STATUS_TEXT.get(status, "Error"),
                                   "content": {"application/json": {"schema": _ref(ErrorEnvelope)}}}
     operation["responses"] = responses
+    operation.update(spec.doc or {})
     return operation

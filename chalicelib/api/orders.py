@@ -36,7 +36,7 @@ def preview(request: ApiRequest) -> QuoteOut:
     return quote_out(checkout.preview_checkout(request.user_id, request.body))
 
 
-@api.route("POST", "/v1/orders", body=PlaceOrderBody, response=OrderOut, status=201, errors=(404, 409),
+@api.route("POST", "/v1/orders", body=PlaceOrderBody, response=OrderOut, status=201, also=(200,), errors=(404, 409),
            summary="Place the order, reserving stock; replaying checkout_token answers the same order (200)")
 def place_order(request: ApiRequest) -> Reply:
     order, created = checkout.place_order(request.user_id, request.body)

@@ -24,6 +24,25 @@ api = ApiBlueprint(__name__, tag="payments")
 log = get_logger(__name__)
 XML_TYPES = ("text/xml", "application/xml")
 
+# What the callbacks really take and answer (WeChat's formats, not our envelope), for /openapi.json.
+_V3_FAIL = {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["code", "message"], "additionalProperties": False,
+    "properties": {"code": {"const": "FAIL"}, "message": {"type": "string"}}}}}}
+V3_NOTIFY_DOC = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "description": "WeChat Pay's notify, RSA-signed (Wechatpay-* headers), AES-GCM resource"}}}},
+    "responses": {"204": {"description": "applied, or a duplicate of one applied"},
+                  "400": {"description": "not for us or not supported (WeChat retries)", **_V3_FAIL},
+                  "401": {"description": "the signature does not verify", **_V3_FAIL},
+                  "503": {"description": "could not be applied now (WeChat retries)", **_V3_FAIL}},
+}
+_XML = {"text/xml": {"schema": {"type": "string"}}}
+V2_NOTIFY_DOC = {
+    "requestBody": {"required": True, "content": _XML},
+    "responses": {"200": {"description": "<xml><return_code>SUCCESS</return_code></xml>, or FAIL with a return_msg",
+                          "content": _XML}},
+}
+
 
 @api.route("POST", "/v1/orders/{order_id}/pay", response=RequestPaymentParams, errors=(404, 409, 502),
            summary="Parameters for wx.requestPayment (all strings); the prepay is reused while the order is unpaid")
@@ -32,7 +51,8 @@ def pay_order(request: ApiRequest) -> RequestPaymentParams:
                                                            request.client_ip))
 
 
-@api.route("POST", V3_NOTIFY_ROUTE, auth=None, status=204, summary="WeChat Pay v3 payment and refund notifies")
+@api.route("POST", V3_NOTIFY_ROUTE, auth=None, status=204, doc=V3_NOTIFY_DOC,
+           summary="WeChat Pay v3 payment and refund notifies")
 def wechat_pay_v3_notify(request: ApiRequest) -> Response:
     outcome = _apply(lambda: gateway().parse_v3_notify(request.raw.headers, request.raw.raw_body or b""), "v3")
     if outcome is None:
@@ -42,12 +62,13 @@ def wechat_pay_v3_notify(request: ApiRequest) -> Response:
                     headers={"Content-Type": "application/json"})
 
 
-@api.route("POST", V2_NOTIFY_ROUTE, auth=None, content_types=XML_TYPES, summary="WeChat Pay v2 payment notify (XML)")
+@api.route("POST", V2_NOTIFY_ROUTE, auth=None, content_types=XML_TYPES, doc=V2_NOTIFY_DOC,
+           summary="WeChat Pay v2 payment notify (XML)")
 def wechat_pay_v2_notify(request: ApiRequest) -> Response:
     return _v2_reply(_apply(lambda: gateway().parse_v2_pay_notify(request.raw.raw_body or b""), "v2"))
 
 
-@api.route("POST", V2_REFUND_NOTIFY_ROUTE, auth=None, content_types=XML_TYPES,
+@api.route("POST", V2_REFUND_NOTIFY_ROUTE, auth=None, content_types=XML_TYPES, doc=V2_NOTIFY_DOC,
            summary="WeChat Pay v2 refund notify (XML, encrypted req_info)")
 def wechat_pay_v2_refund_notify(request: ApiRequest) -> Response:
     return _v2_reply(_apply(lambda: gateway().parse_v2_refund_notify(request.raw.raw_body or b""), "v2"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from chalicelib.domain.pricing import MAX_LINE_QUANTITY, MAX_LINES
 from chalicelib.schemas.common import QueryModel, RequestModel, ResponseModel
@@ -142,6 +142,12 @@ class AdminOrderQuery(QueryModel):
         if moment is not None and moment.tzinfo is None:
             raise ValueError("give the time with its offset, e.g. 2026-12-01T00:00:00+08:00")
         return moment
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> "AdminOrderQuery":
+        if self.created_from is not None and self.created_to is not None and self.created_from > self.created_to:
+            raise ValueError("created_from must not be after created_to")
+        return self
 
 
 class ShipBody(RequestModel):

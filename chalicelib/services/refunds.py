@@ -65,17 +65,20 @@ def handle_refund_result(result: WeChatRefund) -> str:
 
 def complete_refund(refund: Refund, refund_id: str | None) -> str:
     """Mark it done once; restock its unshipped units once; the order is refunded when whole."""
+    outcome = "refunded"
     if refund.status == SUCCESS:
-        _settle_after_sale(refund)  # heals a crash between the two writes; a no-op otherwise
-        return "duplicate"
-    try:
-        refund_transactions.complete_refund_restocking(refund, refund_id, clock.now())
-    except ConditionFailed:
-        return "duplicate"
-    log.info("refund completed", order_id=refund.order_id, amount_fen=refund.amount_fen)
+        outcome = "duplicate"
+    else:
+        try:
+            refund_transactions.complete_refund_restocking(refund, refund_id, clock.now())
+            log.info("refund completed", order_id=refund.order_id, amount_fen=refund.amount_fen)
+        except ConditionFailed:
+            outcome = "duplicate"
+    # Also on a duplicate: both steps are conditional and idempotent, and repeating them heals a
+    # crash that came after the refund's own write (the notify is retried until we answer success).
     _settle_after_sale(refund)
     _mark_order_refunded_if_whole(refund.order_id)
-    return "refunded"
+    return outcome
 
 
 def _settle_after_sale(refund: Refund, failure: str | None = None) -> None:

@@ -37,7 +37,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.base import TableMeta, table_name
+from chalicelib.storage.base import TableMeta, response_code, table_name
 
 BOOK_KEY = "#book"
 MAX_ADDRESSES = 20
@@ -233,7 +233,7 @@ def _transaction() -> Iterator[TransactWrite]:
             yield transaction
     except TransactWriteError as error:
         reasons = {reason.code for reason in error.cancellation_reasons if reason is not None}
-        if error.cause_response_code == "TransactionCanceledException" and reasons <= _RETRYABLE_REASONS:
+        if response_code(error) == "TransactionCanceledException" and reasons <= _RETRYABLE_REASONS:
             raise _Cancelled() from error
         raise
 

@@ -30,7 +30,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, response_code, table_name
 from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import Refund, RefundRecord, refund_record
 
@@ -277,6 +277,6 @@ def _transaction() -> Iterator[TransactWrite]:
             yield transaction
     except TransactWriteError as error:
         reasons = {reason.code for reason in error.cancellation_reasons or [] if reason is not None}
-        if error.cause_response_code == "TransactionCanceledException" and reasons <= _RETRYABLE:
+        if response_code(error) == "TransactionCanceledException" and reasons <= _RETRYABLE:
             raise Contended() from error
         raise

@@ -32,8 +32,17 @@ class ConditionFailed(Exception):
     """A conditional write (or a transaction) was refused because its condition did not hold."""
 
 
+def response_code(error: PynamoDBException) -> str | None:
+    """The AWS error code behind a PynamoDB error; None when it failed below HTTP.
+
+    (PynamoDB's own `cause_response_code` raises AttributeError for transport failures, whose
+    cause carries `response = None`.)"""
+    response = getattr(error.cause, "response", None) or {}
+    return response.get("Error", {}).get("Code")
+
+
 def is_condition_failure(error: PynamoDBException) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+    return response_code(error) == "ConditionalCheckFailedException"
 
 
 @contextmanager
@@ -45,3 +54,31 @@ def condition_failure_as(exception: Exception | type[Exception] = ConditionFaile
         if is_condition_failure(error):
             raise exception from error
         raise
+
+
+# Answers that mean "try again": throttling, a busy or failing service, transaction contention.
+TRANSIENT_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
+    "TransactionInProgressException", "LimitExceededException",
+})
+TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether an AWS failure is worth retrying (the client gets 503 + Retry-After, not a 500).
+
+    A PynamoDB error with no response code failed below HTTP (connection refused or reset,
+    timeout); a botocore transport error likewise.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(error, PynamoDBException):
+        code = response_code(error)
+        if code == "TransactionCanceledException":
+            reasons = error.cancellation_reasons or []
+            return any(reason is not None and reason.code in TRANSIENT_CANCELLATIONS for reason in reasons)
+        return code is None or code in TRANSIENT_CODES
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code") in TRANSIENT_CODES
+    return isinstance(error, BotoCoreError)

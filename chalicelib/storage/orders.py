@@ -255,12 +255,20 @@ def change_status(order_id: str, expected: str, new: str, *, timer: tuple[str, d
     return from_record(record)
 
 
+_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
 def list_orders_for_merchant(status: str | None, created_from: datetime | None, created_to: datetime | None,
                              limit: int, cursor: dict[str, Any] | None) -> tuple[list[Order], dict[str, Any] | None]:
     """Orders newest first, by status (or all) within an optional creation-time range."""
     index, partition = (OrderRecord.by_status, status) if status else (OrderRecord.all_by_time, ALL_ORDERS)
-    low = created_from or datetime(2000, 1, 1, tzinfo=timezone.utc)
-    high = created_to or datetime(9999, 1, 1, tzinfo=timezone.utc)
+    # Clamped to the years orders can have: DynamoDB refuses a BETWEEN whose bounds are out of
+    # order, and a far-off time cannot even be converted to UTC.
+    low = max(created_from or _EARLIEST, _EARLIEST)
+    high = min(created_to or _LATEST, _LATEST)
+    if low > high:
+        return [], None
     results = index.query(partition, OrderRecord.created_at.between(low, high), scan_index_forward=False,
                           limit=limit, last_evaluated_key=cursor)
     page = [from_record(record) for record in results]
