@@ -17,7 +17,6 @@ from chalicelib.schemas.payments import RequestPaymentParams
 from chalicelib.services import payments
 from chalicelib.services.pay_gateway import V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE, V3_NOTIFY_ROUTE, gateway
 from chalicelib.services.refunds import UnknownRefund
-from chalicelib.wechat import pay_v2
 from chalicelib.wechat.pay_types import PayNotifyUnsupported, PaySignatureError
 
 api = ApiBlueprint(__name__, tag="payments")
@@ -96,5 +95,7 @@ def _apply(parse, channel: str) -> tuple[int, str] | None:
 
 
 def _v2_reply(outcome: tuple[int, str] | None) -> Response:
+    from chalicelib.wechat import pay_v2  # on first use: see services/pay_gateway.py
+
     body = pay_v2.notify_reply(outcome is None, "" if outcome is None else outcome[1])
     return Response(body=body.decode("utf-8"), status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})

@@ -9,11 +9,17 @@ import functools
 from dataclasses import dataclass
 from typing import Mapping
 
+from typing import TYPE_CHECKING
+
 from chalicelib import clock
 from chalicelib.settings import PaySettings, get_settings
-from chalicelib.wechat import pay_v2, pay_v3
-from chalicelib.wechat.pay_http import load_pem_or_path, split_pem
 from chalicelib.wechat.pay_types import PaymentNotification, PaySignatureError, Refund, Transaction
+
+if TYPE_CHECKING:
+    from chalicelib.wechat import pay_v2, pay_v3
+
+# The Pay adapters (and `cryptography`, ~60 ms) are imported on first use, not at cold start:
+# most requests of a warm store never touch WeChat Pay.
 
 V3_NOTIFY_ROUTE = "/v1/payments/wechat/v3/notify"
 V2_NOTIFY_ROUTE = "/v1/payments/wechat/notify"
@@ -41,6 +47,8 @@ class PayGateway:
 
     def request_payment_params(self, prepay_id: str) -> dict[str, str]:
         """What wx.requestPayment takes: timeStamp, nonceStr, package, signType, paySign (strings)."""
+        from chalicelib.wechat import pay_v2, pay_v3
+
         if self.v3:
             return pay_v3.jsapi_pay_params(self.appid, prepay_id, self.v3_config.merchant_private_key_pem)
         return pay_v2.jsapi_pay_params_v2(self.appid, prepay_id, self.api_key)
@@ -62,18 +70,27 @@ class PayGateway:
                               self.notify_base + V2_REFUND_NOTIFY_ROUTE)
 
     def parse_v3_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentNotification:
+        from chalicelib.wechat import pay_v3
+
         if self.v3_config is None:
             raise PaySignatureError("WeChat Pay v3 is not configured here (WECHAT_PAY_VERSION=v2)")
         return pay_v3.parse_notify(headers, body, self.v3_config, clock.now())
 
     def parse_v2_pay_notify(self, body: bytes) -> PaymentNotification:
+        from chalicelib.wechat import pay_v2
+
         return pay_v2.parse_pay_notify(body, self.api_key)
 
     def parse_v2_refund_notify(self, body: bytes) -> PaymentNotification:
+        from chalicelib.wechat import pay_v2
+
         return pay_v2.parse_refund_notify(body, self.api_key)
 
 
 def _v3_config(pay: PaySettings) -> pay_v3.PayV3Config:
+    from chalicelib.wechat import pay_v3
+    from chalicelib.wechat.pay_http import load_pem_or_path, split_pem
+
     settings = get_settings()
     return pay_v3.PayV3Config(
         mchid=pay.mch_id, appid=settings.wechat_appid, api_base=pay.api_base,
@@ -87,6 +104,9 @@ def _v3_config(pay: PaySettings) -> pay_v3.PayV3Config:
 
 @functools.lru_cache(maxsize=1)
 def gateway() -> PayGateway:
+    from chalicelib.wechat import pay_v2, pay_v3
+    from chalicelib.wechat.pay_http import load_pem_or_path
+
     settings = get_settings()
     pay = settings.pay
     v3_config = _v3_config(pay) if pay.version == "v3" else None
