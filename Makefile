@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 requires pip<26.3
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
@@ -31,6 +31,17 @@ tables: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
 	$(PY) -m bench
+
+## make package: the stage's CloudFormation package (STAGE=prod by default): app, tables, queues, alarms, IAM policy; linted
+package: PACKAGE_STAGE = $(or $(STAGE),prod)
+package: $(STAMP)
+	$(PY) -m infra.build_template --stage $(PACKAGE_STAGE) --out build/infra.json
+	rm -rf build/package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/chalice package --stage $(PACKAGE_STAGE) \
+		--merge-template build/infra.json build/package
+	$(VENV)/bin/cfn-lint build/package/sam.json
+	@echo "CloudFormation package for stage $(PACKAGE_STAGE): build/package/sam.json (+ build/package/deployment.zip);"
+	@echo "deploy it as docs/operations.md says (Deploying with CloudFormation)."
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache

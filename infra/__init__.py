@@ -1,0 +1,1 @@
+"""Deployment packaging: the CloudFormation resources and IAM policy derived from the code."""

@@ -1,0 +1,549 @@
+"""Build the CloudFormation resources `chalice package --merge-template` adds to the app.
+
+    python -m infra.build_template --stage prod --out build/infra.json
+
+Everything is derived from the code, so the deployed stack cannot drift from it:
+
+- one `AWS::DynamoDB::Table` per PynamoDB model in `chalicelib.storage.schema.ALL_MODELS` (key
+  schema, attribute definitions, GSIs/LSIs and their projections from the model; on-demand,
+  point-in-time recovery, SSE, TTL where the model has a `TTLAttribute`);
+- one `AWS::SQS::Queue` per `chalicelib.queues.ALL_QUEUES` entry and its dead-letter queue
+  (redrive after the spec's `max_receive_count`); the visibility timeout is at least 6x the
+  consuming Lambda's timeout (AWS's rule for SQS event sources);
+- CloudWatch alarms (any message in a dead-letter queue; any API Gateway 5XX) sending to an SNS
+  topic, with an e-mail subscription when the `AlarmEmail` parameter is set;
+- the least-privilege IAM policy of the stage's functions, written to
+  `.chalice/policy-<stage>.json` (the stage's `iam_policy_file`; committed, and a test checks it
+  is up to date).
+
+The Lambda functions, their event sources and schedules, and the API come from Chalice itself
+(its application graph, the one `chalice package` renders): the script reads the queue names
+the SQS event sources point at, the functions' names and timeouts, and the API stage from it,
+and adds only what Chalice cannot know: the queues' ARNs (so each event source mapping depends
+on its queue), fixed function names (so the policy can name the log groups) and a per-stage API
+name (so the 5XX alarm's `ApiName` dimension names this stage's API only).
+
+The output is a fragment to merge, not a template on its own: it refers to Chalice's resources.
+Table and queue names are fixed when `chalicelib` is imported, so this must run in a fresh
+process: it sets the stage's environment (TABLE_PREFIX, ...) before importing the app.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# SSM parameters a stage may read: /wechat-store/<stage>/...
+SSM_PATH = "/{app}/{stage}/"
+# AWS: "set the source queue's visibility timeout to at least six times the timeout that you
+# configure on your function" (plus the batching window), so a throttled or retried batch is not
+# redelivered while it is still being worked on.
+VISIBILITY_TIMEOUT_FACTOR = 6
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum, and what `make tables` uses
+# SQS's default, made explicit. Shorter than the dead-letter queue's: a dead-lettered message
+# keeps its first enqueue time, so the DLQ must keep messages longer than the source queue.
+QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+ALARM_PERIOD_SECONDS = 300
+# API routes WeChat Pay calls back (API.md "WeChat Pay callbacks"); checked against the app.
+WECHAT_PAY_CALLBACKS = {
+    "WeChatPayV3NotifyUrl": "/v1/payments/wechat/v3/notify",
+    "WeChatPayV2NotifyUrl": "/v1/payments/wechat/notify",
+    "WeChatPayV2RefundNotifyUrl": "/v1/payments/wechat/refund-notify",
+}
+# DynamoDB actions every stage needs (the storage layer reads, writes, conditionally updates and
+# queries every table). Transactions (TransactWriteItems) have no IAM action of their own: each
+# item in one is authorized by PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
+BASE_DYNAMODB_ACTIONS = ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                         "dynamodb:Query", "dynamodb:UpdateItem")
+# Added only when the storage code uses them (see `_dynamodb_usage`).
+OPTIONAL_DYNAMODB_ACTIONS = {
+    r"\.batch_get\(": "dynamodb:BatchGetItem",
+    r"\.batch_write\(": "dynamodb:BatchWriteItem",
+    r"\.condition_check\(": "dynamodb:ConditionCheckItem",
+}
+# What the app sends and looks up (chalicelib/queues.py), and what Lambda's SQS event source
+# mapping needs on the consumer's role (ReceiveMessage, DeleteMessage, GetQueueAttributes).
+SQS_ACTIONS = ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+               "sqs:ReceiveMessage", "sqs:SendMessage")
+LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+
+
+class TemplateError(RuntimeError):
+    """The code or the stage's configuration cannot be packaged as it stands."""
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One SQS event source, as Chalice will render it."""
+    function_cfn_name: str
+    event_cfn_name: str
+    queue_name: str
+    batch_size: int
+    batching_window_seconds: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class Function:
+    cfn_name: str
+    function_name: str
+    timeout_seconds: int
+
+
+@dataclass
+class StageApp:
+    """What Chalice knows about the stage: its config and the app's resources."""
+    stage: str
+    app_name: str
+    table_prefix: str
+    api_gateway_stage: str
+    environment: dict[str, str]
+    autogen_policy: bool
+    iam_policy_file: str | None
+    functions: list[Function]
+    consumers: list[Consumer]
+    routes: set[str]
+
+
+def cfn_name(name: str) -> str:
+    """A CloudFormation logical id, the way Chalice makes them."""
+    from chalice.utils import to_cfn_resource_name
+
+    return to_cfn_resource_name(name)
+
+
+def load_stage(stage: str, project_dir: Path = PROJECT_DIR) -> StageApp:
+    """Import the app with the stage's environment (as `chalice package` does) and read its
+    resources from Chalice's application graph."""
+    from chalice.cli.factory import CLIFactory
+    from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
+    from chalice.deploy import models
+    from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
+
+    factory = CLIFactory(project_dir=str(project_dir), environ=os.environ)
+    if stage not in factory.load_project_config().get("stages", {}):
+        raise TemplateError(f"no stage {stage!r} in .chalice/config.json")
+    config = factory.create_config_obj(chalice_stage_name=stage)
+    environment = dict(config.environment_variables)
+    table_prefix = environment.get("TABLE_PREFIX", "")
+    if not table_prefix:
+        raise TemplateError(f"stage {stage!r} sets no TABLE_PREFIX: its tables and queues would "
+                            "collide with every other stack's")
+    # Chalice sets the stage's variables in os.environ before importing the app (the names of
+    # tables and queues are read at import); set them first anyway, for the imports below.
+    os.environ.update(environment)
+    graph = ApplicationGraphBuilder().build(config, stage)
+    resources = DependencyBuilder().build_dependencies(graph)
+
+    api_handler = None
+    api_stage = config.api_gateway_stage
+    for resource in resources:
+        if isinstance(resource, models.RestAPI):
+            api_handler = resource.lambda_function.resource_name
+            api_stage = resource.api_gateway_stage
+    functions, timeouts = [], {}
+    for resource in resources:
+        if isinstance(resource, models.LambdaFunction):
+            timeout = int(resource.timeout or DEFAULT_LAMBDA_TIMEOUT)
+            timeouts[resource.resource_name] = timeout
+            # `chalice package` renames the API handler's resource to "APIHandler".
+            name = "APIHandler" if resource.resource_name == api_handler else cfn_name(resource.resource_name)
+            functions.append(Function(name, resource.function_name, timeout))
+    consumers = []
+    for resource in resources:
+        if isinstance(resource, models.SQSEventSource):
+            if not isinstance(resource.queue, str):
+                raise TemplateError(f"{resource.resource_name}: queues are given by name, not ARN")
+            consumers.append(Consumer(
+                function_cfn_name=cfn_name(resource.lambda_function.resource_name),
+                event_cfn_name=cfn_name(resource.resource_name),
+                queue_name=resource.queue,
+                batch_size=resource.batch_size,
+                batching_window_seconds=int(resource.maximum_batching_window_in_seconds or 0),
+                timeout_seconds=timeouts[resource.lambda_function.resource_name]))
+    app = config.chalice_app
+    return StageApp(stage=stage, app_name=config.app_name, table_prefix=table_prefix,
+                    api_gateway_stage=api_stage, environment=environment,
+                    autogen_policy=config.autogen_policy, iam_policy_file=config.iam_policy_file,
+                    functions=functions, consumers=consumers, routes=set(app.routes))
+
+
+def check_stage(stage_app: StageApp) -> None:
+    """Refuse a stage that would deploy a secret in plain text, read SSM outside its path, or
+    not use the generated policy."""
+    from chalicelib.settings import SECRET_NAMES
+
+    plain = sorted(name for name in SECRET_NAMES if stage_app.environment.get(name))
+    if plain:
+        raise TemplateError(f"stage {stage_app.stage!r} gives {', '.join(plain)} in plain text; "
+                            "deployed stages name SSM parameters instead (<NAME>_SSM)")
+    path = ssm_path(stage_app)
+    for name, value in sorted(stage_app.environment.items()):
+        if name.endswith("_SSM") and not value.startswith(path):
+            raise TemplateError(f"{name}={value!r} is outside {path}, the only SSM path the "
+                                "stage's functions may read")
+    expected = policy_file_name(stage_app.stage)
+    if stage_app.autogen_policy or stage_app.iam_policy_file != expected:
+        raise TemplateError(f'stage {stage_app.stage!r} must set "autogen_policy": false and '
+                            f'"iam_policy_file": "{expected}" in .chalice/config.json')
+    missing = [path for path in WECHAT_PAY_CALLBACKS.values() if path not in stage_app.routes]
+    if missing:
+        raise TemplateError(f"the app has no route {', '.join(missing)} (API.md WeChat Pay callbacks)")
+
+
+def ssm_path(stage_app: StageApp) -> str:
+    return SSM_PATH.format(app=stage_app.app_name, stage=stage_app.stage)
+
+
+def policy_file_name(stage: str) -> str:
+    return f"policy-{stage}.json"
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+def _key_schema(elements: list[dict[str, str]]) -> list[dict[str, str]]:
+    """HASH first, then RANGE (CloudFormation insists; PynamoDB keeps declaration order)."""
+    return [{"AttributeName": e["AttributeName"], "KeyType": e["KeyType"]}
+            for e in sorted(elements, key=lambda e: e["KeyType"] != "HASH")]
+
+
+def _projection(projection: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"ProjectionType": projection["ProjectionType"]}
+    if projection.get("NonKeyAttributes"):
+        out["NonKeyAttributes"] = sorted(projection["NonKeyAttributes"])
+    return out
+
+
+def table_logical_id(base: str) -> str:
+    return cfn_name(base) + "Table"
+
+
+def table_base(model: Any, prefix: str) -> str:
+    name = model.Meta.table_name
+    if not name.startswith(prefix):
+        raise TemplateError(f"{model.__name__} is named {name!r}, not under {prefix!r}: chalicelib was "
+                            "imported with another TABLE_PREFIX; run the generator in a fresh process")
+    return name[len(prefix):]
+
+
+def table_resource(model: Any, stage_app: StageApp) -> dict[str, Any]:
+    schema = model._get_schema()
+    properties: dict[str, Any] = {
+        "TableName": model.Meta.table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": sorted(({"AttributeName": a["AttributeName"], "AttributeType": a["AttributeType"]}
+                                        for a in schema["attribute_definitions"]),
+                                       key=lambda a: a["AttributeName"]),
+        "KeySchema": _key_schema(schema["key_schema"]),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "Tags": _tags(stage_app),
+    }
+    if schema["global_secondary_indexes"]:
+        properties["GlobalSecondaryIndexes"] = [
+            {"IndexName": index["index_name"], "KeySchema": _key_schema(index["key_schema"]),
+             "Projection": _projection(index["projection"])}
+            for index in sorted(schema["global_secondary_indexes"], key=lambda i: i["index_name"])]
+    if schema["local_secondary_indexes"]:
+        properties["LocalSecondaryIndexes"] = [
+            {"IndexName": index["index_name"], "KeySchema": _key_schema(index["key_schema"]),
+             "Projection": _projection(index["projection"])}
+            for index in sorted(schema["local_secondary_indexes"], key=lambda i: i["index_name"])]
+    ttl = model._ttl_attribute()
+    if ttl is not None:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl.attr_name, "Enabled": True}
+    if getattr(model.Meta, "stream_view_type", None):
+        properties["StreamSpecification"] = {"StreamViewType": model.Meta.stream_view_type}
+    # Retain: deleting or replacing the stack must never drop a store's orders. Point-in-time
+    # recovery restores into a new table, and a retained table blocks re-creating the stack with
+    # the same prefix until it is deleted or imported (docs/operations.md).
+    return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+            "Properties": properties}
+
+
+def _tags(stage_app: StageApp) -> list[dict[str, str]]:
+    return [{"Key": "app", "Value": stage_app.app_name}, {"Key": "stage", "Value": stage_app.stage}]
+
+
+# --- queues ---------------------------------------------------------------------------------
+
+def queue_logical_ids(base: str) -> tuple[str, str]:
+    name = cfn_name(base)
+    return f"{name}Queue", f"{name}DeadLetterQueue"
+
+
+def visibility_timeout(spec: Any, consumers: list[Consumer]) -> int:
+    """At least the spec's, and at least 6x each consumer's timeout plus its batching window."""
+    needed = [VISIBILITY_TIMEOUT_FACTOR * c.timeout_seconds + c.batching_window_seconds for c in consumers]
+    return max([spec.visibility_timeout_seconds, *needed])
+
+
+def queue_resources(spec: Any, consumers: list[Consumer], stage_app: StageApp) -> dict[str, Any]:
+    """A queue and its dead-letter queue. Deleted with the stack (explicitly): what a work queue
+    holds is re-created by the sweeps (timers, shipping uploads) or is a notification not worth
+    blocking a teardown for; a retained queue would block re-creating the stack."""
+    queue_id, dlq_id = queue_logical_ids(spec.base)
+    policies = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
+    return {
+        dlq_id: {"Type": "AWS::SQS::Queue", **policies, "Properties": {
+            "QueueName": spec.dead_letter_name,
+            "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+            "SqsManagedSseEnabled": True,
+            "Tags": _tags(stage_app),
+        }},
+        queue_id: {"Type": "AWS::SQS::Queue", **policies, "Properties": {
+            "QueueName": spec.name,
+            "VisibilityTimeout": visibility_timeout(spec, consumers),
+            "MessageRetentionPeriod": QUEUE_RETENTION_SECONDS,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                              "maxReceiveCount": spec.max_receive_count},
+            "SqsManagedSseEnabled": True,
+            "Tags": _tags(stage_app),
+        }},
+    }
+
+
+# --- alarms ---------------------------------------------------------------------------------
+
+def api_name(stage_app: StageApp) -> str:
+    """Per stage: API Gateway's metrics are keyed by API *name*, and Chalice names every stage's
+    API after the app, so dev's 5XXs would otherwise trip prod's alarm."""
+    return f"{stage_app.app_name}-{stage_app.stage}"
+
+
+def alarm(name: str, description: str, namespace: str, metric: str, dimensions: list[dict[str, Any]],
+          statistic: str) -> dict[str, Any]:
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmName": name,
+        "AlarmDescription": description,
+        "Namespace": namespace,
+        "MetricName": metric,
+        "Dimensions": dimensions,
+        "Statistic": statistic,
+        "Period": ALARM_PERIOD_SECONDS,
+        "EvaluationPeriods": 1,
+        "Threshold": 0,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": "AlarmTopic"}],
+        "OKActions": [{"Ref": "AlarmTopic"}],
+    }}
+
+
+# --- IAM policy -----------------------------------------------------------------------------
+
+def _dynamodb_usage(models_by_class: dict[str, Any], source_dir: Path) -> tuple[set[str], set[str], bool]:
+    """Scan the app's code for the DynamoDB calls beyond the base set: the optional actions used,
+    the model classes scanned (`XRecord.scan(`), and whether something else is scanned or a
+    whole table counted/described. `storage/schema.py` (table creation, run by `make tables`,
+    never by a Lambda) is left out."""
+    actions, scanned, other = set(), set(), False
+    for path in sorted(source_dir.rglob("*.py")):
+        if path.name == "schema.py" and path.parent.name == "storage":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for pattern, action in OPTIONAL_DYNAMODB_ACTIONS.items():
+            if re.search(pattern, text):
+                actions.add(action)
+        for receiver in re.findall(r"(\w+)\.scan\(", text):
+            if receiver in models_by_class:
+                scanned.add(receiver)
+            else:
+                other = True
+        for receiver in re.findall(r"(\w+)\.(?:count|describe_table|exists)\(\)", text):
+            if receiver in models_by_class:
+                actions.add("dynamodb:DescribeTable")
+    return actions, scanned, other
+
+
+def _table_arn(name: str) -> str:
+    # The policy file is static JSON, shared by `chalice deploy` and `chalice package`, so it
+    # cannot name the account or region; the table's own name pins the resource.
+    return f"arn:*:dynamodb:*:*:table/{name}"
+
+
+def policy_document(stage_app: StageApp, models: tuple[Any, ...], queue_specs: tuple[Any, ...],
+                    source_dir: Path) -> dict[str, Any]:
+    by_class = {model.__name__: model for model in models}
+    optional, scanned, scan_other = _dynamodb_usage(by_class, source_dir)
+    table_arns = []
+    for model in models:
+        name = model.Meta.table_name
+        table_arns.append(_table_arn(name))
+        if model._indexes:
+            table_arns.append(_table_arn(name) + "/index/*")
+    statements: list[dict[str, Any]] = [{
+        "Sid": "DynamoDBTables",
+        "Effect": "Allow",
+        "Action": sorted({*BASE_DYNAMODB_ACTIONS, *optional}),
+        "Resource": table_arns,
+    }]
+    if scanned or scan_other:
+        scan_arns = table_arns if scan_other else [_table_arn(by_class[c].Meta.table_name)
+                                                   for c in sorted(scanned)]
+        statements.append({"Sid": "DynamoDBScans", "Effect": "Allow", "Action": ["dynamodb:Scan"],
+                           "Resource": scan_arns})
+    statements.append({
+        "Sid": "SQSQueues",
+        "Effect": "Allow",
+        "Action": list(SQS_ACTIONS),
+        # Only the work queues: SQS itself moves failed messages to the dead-letter queues.
+        "Resource": [f"arn:*:sqs:*:*:{spec.name}" for spec in queue_specs],
+    })
+    path = ssm_path(stage_app)
+    statements.append({
+        "Sid": "SSMParameters",
+        "Effect": "Allow",
+        "Action": ["ssm:GetParameter"],
+        "Resource": [f"arn:*:ssm:*:*:parameter{path}*"],
+    })
+    statements.append({
+        # SecureString parameters: decrypting through SSM only. (The AWS managed key aws/ssm
+        # already allows this by its key policy; this covers a customer managed key.)
+        "Sid": "KMSDecryptThroughSSM",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": ["arn:*:kms:*:*:key/*"],
+        "Condition": {"StringLike": {"kms:ViaService": ["ssm.*.amazonaws.com", "ssm.*.amazonaws.com.cn"]}},
+    })
+    log_group = f"arn:*:logs:*:*:log-group:/aws/lambda/{stage_app.app_name}-{stage_app.stage}"
+    statements.append({
+        # Every function is named <app>-<stage>[-<function>] (by `chalice deploy`, and by the
+        # FunctionName this template sets), so the log groups are known in advance.
+        "Sid": "FunctionLogs",
+        "Effect": "Allow",
+        "Action": list(LOG_ACTIONS),
+        "Resource": [log_group, f"{log_group}:*", f"{log_group}-*"],
+    })
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+# --- the template ---------------------------------------------------------------------------
+
+def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(merge template, IAM policy) for the stage."""
+    stage_app = load_stage(stage, project_dir)
+    check_stage(stage_app)
+    from chalicelib.queues import ALL_QUEUES
+    from chalicelib.storage.schema import ALL_MODELS
+
+    resources: dict[str, Any] = {}
+    for model in ALL_MODELS:
+        resources[table_logical_id(table_base(model, stage_app.table_prefix))] = table_resource(model, stage_app)
+
+    by_queue: dict[str, list[Consumer]] = {}
+    for consumer in stage_app.consumers:
+        by_queue.setdefault(consumer.queue_name, []).append(consumer)
+    specs_by_name = {spec.name: spec for spec in ALL_QUEUES}
+    unknown = sorted(set(by_queue) - set(specs_by_name))
+    if unknown:
+        raise TemplateError(f"SQS event sources on {unknown}, which are not in chalicelib.queues.ALL_QUEUES")
+    for spec in ALL_QUEUES:
+        if not spec.name.startswith(stage_app.table_prefix):
+            raise TemplateError(f"queue {spec.name!r} is not under {stage_app.table_prefix!r}")
+        resources.update(queue_resources(spec, by_queue.get(spec.name, []), stage_app))
+
+    # Chalice points each SQS event source at arn:...:<queue name>; point it at the queue's ARN
+    # instead (the same ARN, since the names match) so the mapping is created after the queue.
+    for consumer in stage_app.consumers:
+        queue_id, _ = queue_logical_ids(specs_by_name[consumer.queue_name].base)
+        function = resources.setdefault(consumer.function_cfn_name, {"Properties": {}})
+        function["Properties"].setdefault("Events", {})[consumer.event_cfn_name] = {
+            "Properties": {"Queue": {"Fn::Sub": "${%s.Arn}" % queue_id}}}
+    for function in stage_app.functions:
+        resources.setdefault(function.cfn_name, {"Properties": {}})["Properties"]["FunctionName"] = \
+            function.function_name
+
+    name = api_name(stage_app)
+    resources["RestAPI"] = {"Properties": {"Name": name, "DefinitionBody": {"info": {"title": name}}}}
+
+    resources["AlarmTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {
+        "DisplayName": f"{name} alarms", "Tags": _tags(stage_app)}}
+    resources["AlarmEmailSubscription"] = {"Type": "AWS::SNS::Subscription", "Condition": "HasAlarmEmail",
+                                           "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
+                                                          "Endpoint": {"Ref": "AlarmEmail"}}}
+    for spec in ALL_QUEUES:
+        _, dlq_id = queue_logical_ids(spec.base)
+        resources[dlq_id + "Alarm"] = alarm(
+            f"{spec.dead_letter_name}-not-empty",
+            f"Messages failed {spec.max_receive_count} times on {spec.name} and were dead-lettered; "
+            "see docs/operations.md to inspect and redrive them.",
+            "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}], "Maximum")
+    resources["Api5xxAlarm"] = alarm(
+        f"{name}-api-5xx",
+        f"API Gateway answered 5XX on {name} stage {stage_app.api_gateway_stage} "
+        "(app errors, Lambda failures or timeouts, and 502 when WeChat fails).",
+        "AWS/ApiGateway", "5XXError",
+        [{"Name": "ApiName", "Value": name}, {"Name": "Stage", "Value": stage_app.api_gateway_stage}], "Sum")
+
+    base_url = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + stage_app.api_gateway_stage
+    outputs: dict[str, Any] = {
+        "ApiBaseUrl": {"Description": "The API's execute-api base URL (WECHAT_PAY_NOTIFY_URL when no custom "
+                                      "domain fronts the API)",
+                       "Value": {"Fn::Sub": base_url}},
+        "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+    }
+    for output, path in WECHAT_PAY_CALLBACKS.items():
+        outputs[output] = {"Value": {"Fn::Sub": base_url + path}}
+
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"{stage_app.app_name} ({stage_app.stage}): API, workers, tables, queues and alarms",
+        "Parameters": {"AlarmEmail": {
+            "Type": "String", "Default": "",
+            "Description": "E-mail address subscribed to the alarms (empty: no subscription)",
+            "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$"}},
+        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+    policy = policy_document(stage_app, ALL_MODELS, ALL_QUEUES, project_dir / "chalicelib")
+    return template, policy
+
+
+def dump(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.build_template", description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--out", default="build/infra.json", help="the merge template to write")
+    parser.add_argument("--policy-out", help="where to write the IAM policy "
+                        "(default .chalice/policy-<stage>.json, the stage's iam_policy_file)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; fail if the stage's policy file is not up to date")
+    args = parser.parse_args(argv)
+    try:
+        template, policy = build(args.stage)
+    except TemplateError as error:
+        print(f"build_template: {error}", file=sys.stderr)
+        return 2
+    policy_path = Path(args.policy_out) if args.policy_out else PROJECT_DIR / ".chalice" / policy_file_name(args.stage)
+    if args.check:
+        current = policy_path.read_text(encoding="utf-8") if policy_path.exists() else ""
+        if current != dump(policy):
+            print(f"build_template: {policy_path} is not up to date; run "
+                  f"python -m infra.build_template --stage {args.stage}", file=sys.stderr)
+            return 1
+        return 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dump(template), encoding="utf-8")
+    policy_path.parent.mkdir(parents=True, exist_ok=True)
+    if not policy_path.exists() or policy_path.read_text(encoding="utf-8") != dump(policy):
+        policy_path.write_text(dump(policy), encoding="utf-8")
+    print(f"wrote {out} ({len(template['Resources'])} resources) and {policy_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

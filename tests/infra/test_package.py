@@ -1,0 +1,357 @@
+"""The CloudFormation package (`make package`): generated from the code, linted, least privilege.
+
+Runs the real thing, offline and without AWS: `python -m infra.build_template` and
+`chalice package --merge-template` for the prod stage (in subprocesses: table and queue names
+are fixed when chalicelib is imported, and this process imported it with the test prefix),
+then checks the merged SAM template and runs cfn-lint on it. ~15-30 s, most of it Chalice
+zipping the deployment package (its dependency cache is .chalice/deployments/).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chalicelib.queues import ALL_QUEUES
+from chalicelib.settings import table_prefix_from_env
+from chalicelib.storage.schema import ALL_MODELS
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE = "prod"
+PREFIX = "prod-"
+APP = "wechat-store"
+# The environment this process runs in is the tests' (TABLE_PREFIX=test-, secrets, a dead AWS
+# endpoint): none of it may leak into the package.
+_APP_ENV = re.compile(r"^(AWS_|WECHAT_|TABLE_PREFIX|STAGE|ADMIN_|AUTH_TOKEN_|PAY_|AUTO_CONFIRM|CORS_)")
+
+
+def _env() -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not _APP_ENV.match(name)}
+    env["AWS_DEFAULT_REGION"] = "us-east-1"  # chalice package wants one; the template uses ${AWS::Region}
+    return env
+
+
+def _tool(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def _run(args: list[str], timeout: int = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=timeout)
+
+
+def _generate(stage: str, out_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "infra.build_template", "--stage", stage,
+                 "--out", str(out_dir / "infra.json"), "--policy-out", str(out_dir / f"policy-{stage}.json"),
+                 *extra])
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(merge template, generated policy, merged SAM template, its path) for prod."""
+    out = tmp_path_factory.mktemp("package")
+    generated = _generate(STAGE, out)
+    assert generated.returncode == 0, generated.stderr
+    packaged = _run([_tool("chalice"), "package", "--stage", STAGE,
+                     "--merge-template", str(out / "infra.json"), str(out / "package")], timeout=300)
+    assert packaged.returncode == 0, (
+        "chalice package failed (without a registry it needs its cached dependencies in "
+        f".chalice/deployments/):\n{packaged.stdout}\n{packaged.stderr}")
+    sam_path = out / "package" / "sam.json"
+    return (json.loads((out / "infra.json").read_text()), json.loads((out / f"policy-{STAGE}.json").read_text()),
+            json.loads(sam_path.read_text()), sam_path)
+
+
+@pytest.fixture(scope="module")
+def sam(built):
+    return built[2]
+
+
+def _of_type(template: dict, type_: str) -> dict[str, dict]:
+    return {name: r for name, r in template["Resources"].items() if r.get("Type") == type_}
+
+
+def _base(model) -> str:
+    return model.Meta.table_name[len(table_prefix_from_env()):]
+
+
+def _tables_by_name(template: dict) -> dict[str, dict]:
+    return {r["Properties"]["TableName"]: r for r in _of_type(template, "AWS::DynamoDB::Table").values()}
+
+
+def _queues_by_name(template: dict) -> dict[str, tuple[str, dict]]:
+    return {r["Properties"]["QueueName"]: (name, r) for name, r in _of_type(template, "AWS::SQS::Queue").items()}
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+def test_one_table_per_model_with_point_in_time_recovery(sam):
+    tables = _tables_by_name(sam)
+    assert set(tables) == {PREFIX + _base(model) for model in ALL_MODELS}
+    for name, table in tables.items():
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+        assert props["SSESpecification"] == {"SSEEnabled": True}, name
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_key_schemas_match_the_models(sam):
+    tables = _tables_by_name(sam)
+    for model in ALL_MODELS:
+        props = tables[PREFIX + _base(model)]["Properties"]
+        hash_key = model._hash_key_attribute().attr_name
+        range_key = model._range_key_attribute().attr_name if model._range_key_attribute() else None
+        expected = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+        if range_key:
+            expected.append({"AttributeName": range_key, "KeyType": "RANGE"})
+        assert props["KeySchema"] == expected, model.__name__
+
+
+def test_ttl_exactly_where_the_model_has_a_ttl_attribute(sam):
+    tables = _tables_by_name(sam)
+    with_ttl = [model for model in ALL_MODELS if model._ttl_attribute() is not None]
+    assert with_ttl, "the sessions, credentials and idempotency models expire by TTL"
+    for model in ALL_MODELS:
+        props = tables[PREFIX + _base(model)]["Properties"]
+        ttl = model._ttl_attribute()
+        if ttl is None:
+            assert "TimeToLiveSpecification" not in props, model.__name__
+        else:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": ttl.attr_name, "Enabled": True}
+
+
+def test_every_index_declared_on_the_models(sam):
+    tables = _tables_by_name(sam)
+    for model in ALL_MODELS:
+        props = tables[PREFIX + _base(model)]["Properties"]
+        schema = model._get_schema()
+        for kind, key in (("global_secondary_indexes", "GlobalSecondaryIndexes"),
+                          ("local_secondary_indexes", "LocalSecondaryIndexes")):
+            declared = {i["index_name"]: (i["projection"]["ProjectionType"],
+                                          sorted((k["KeyType"], k["AttributeName"]) for k in i["key_schema"]))
+                        for i in schema[kind]}
+            in_template = {i["IndexName"]: (i["Projection"]["ProjectionType"],
+                                            sorted((k["KeyType"], k["AttributeName"]) for k in i["KeySchema"]))
+                           for i in props.get(key, [])}
+            assert in_template == declared, (model.__name__, key)
+            for index in props.get(key, []):
+                assert index["KeySchema"][0]["KeyType"] == "HASH"
+        defined = {a["AttributeName"] for a in props["AttributeDefinitions"]}
+        used = {k["AttributeName"] for k in props["KeySchema"]}
+        for index in props.get("GlobalSecondaryIndexes", []) + props.get("LocalSecondaryIndexes", []):
+            used |= {k["AttributeName"] for k in index["KeySchema"]}
+        assert defined == used, model.__name__  # CloudFormation refuses unused definitions
+
+
+# --- queues ---------------------------------------------------------------------------------
+
+def test_every_queue_has_a_dead_letter_queue_and_redrive(sam):
+    queues = _queues_by_name(sam)
+    expected = {PREFIX + spec.base for spec in ALL_QUEUES} | {PREFIX + spec.base + "-dlq" for spec in ALL_QUEUES}
+    assert set(queues) == expected
+    logical_to_name = {logical: name for name, (logical, _) in queues.items()}
+    for spec in ALL_QUEUES:
+        _, queue = queues[PREFIX + spec.base]
+        _, dlq = queues[PREFIX + spec.base + "-dlq"]
+        redrive = queue["Properties"]["RedrivePolicy"]
+        assert redrive["maxReceiveCount"] == spec.max_receive_count
+        target, attribute = redrive["deadLetterTargetArn"]["Fn::GetAtt"]
+        assert (logical_to_name[target], attribute) == (PREFIX + spec.base + "-dlq", "Arn")
+        assert "RedrivePolicy" not in dlq["Properties"]
+        # A dead-lettered message keeps its first enqueue time: the DLQ must keep it longer.
+        assert dlq["Properties"]["MessageRetentionPeriod"] > queue["Properties"]["MessageRetentionPeriod"]
+        assert queue["Properties"]["SqsManagedSseEnabled"] and dlq["Properties"]["SqsManagedSseEnabled"]
+
+
+def test_sqs_event_sources_use_the_stack_queues_with_enough_visibility(sam):
+    queues = _queues_by_name(sam)
+    by_logical = {logical: r for logical, r in queues.values()}
+    consumed = set()
+    for name, function in _of_type(sam, "AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "SQS":
+                continue
+            match = re.fullmatch(r"\$\{(\w+)\.Arn\}", event["Properties"]["Queue"].get("Fn::Sub", ""))
+            assert match and match.group(1) in by_logical, (name, event["Properties"]["Queue"])
+            queue = by_logical[match.group(1)]["Properties"]
+            assert not queue["QueueName"].endswith("-dlq")
+            consumed.add(queue["QueueName"])
+            window = event["Properties"].get("MaximumBatchingWindowInSeconds", 0)
+            needed = 6 * function["Properties"]["Timeout"] + window
+            assert queue["VisibilityTimeout"] >= needed, (name, queue["VisibilityTimeout"], needed)
+    assert consumed == {PREFIX + spec.base for spec in ALL_QUEUES}, "every queue has a consumer"
+
+
+def test_shipping_sweep_waits_longer_than_a_redelivery(sam):
+    """The sweep re-queues uploads idle for SWEEP_IDLE_AFTER on the assumption that by then SQS
+    has given up on the message; the deployed visibility timeout must stay below it."""
+    from chalicelib.queues import SHIPPING_UPLOADS
+    from chalicelib.services.shipping_info import SWEEP_IDLE_AFTER
+
+    _, queue = _queues_by_name(sam)[PREFIX + SHIPPING_UPLOADS.base]
+    assert queue["Properties"]["VisibilityTimeout"] < SWEEP_IDLE_AFTER.total_seconds()
+
+
+# --- alarms ---------------------------------------------------------------------------------
+
+def test_an_alarm_on_every_dead_letter_queue(sam):
+    queues = _queues_by_name(sam)
+    alarms = _of_type(sam, "AWS::CloudWatch::Alarm").values()
+    watched = {}
+    for alarm in alarms:
+        props = alarm["Properties"]
+        if props["Namespace"] != "AWS/SQS":
+            continue
+        assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        [dimension] = props["Dimensions"]
+        logical, attribute = dimension["Value"]["Fn::GetAtt"]
+        assert (dimension["Name"], attribute) == ("QueueName", "QueueName")
+        watched[logical] = alarm
+    assert {queues[PREFIX + spec.base + "-dlq"][0] for spec in ALL_QUEUES} == set(watched)
+
+
+def test_a_5xx_alarm_on_this_stages_api(sam):
+    api = sam["Resources"]["RestAPI"]
+    assert api["Type"] == "AWS::Serverless::Api"
+    name = api["Properties"]["Name"]
+    assert name == api["Properties"]["DefinitionBody"]["info"]["title"] == f"{APP}-{STAGE}"
+    [alarm] = [a for a in _of_type(sam, "AWS::CloudWatch::Alarm").values()
+               if a["Properties"]["Namespace"] == "AWS/ApiGateway"]
+    props = alarm["Properties"]
+    assert props["MetricName"] == "5XXError"
+    assert {d["Name"]: d["Value"] for d in props["Dimensions"]} == {
+        "ApiName": name, "Stage": api["Properties"]["StageName"]}
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert sam["Resources"]["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+    assert "AlarmEmail" in sam["Parameters"]
+
+
+def test_outputs_give_the_wechat_pay_callback_urls(sam):
+    outputs = sam["Outputs"]
+    assert outputs["WeChatPayV3NotifyUrl"]["Value"]["Fn::Sub"].endswith("/api/v1/payments/wechat/v3/notify")
+    assert outputs["WeChatPayV2NotifyUrl"]["Value"]["Fn::Sub"].endswith("/api/v1/payments/wechat/notify")
+    assert outputs["EndpointURL"]  # Chalice's own
+
+
+# --- IAM ------------------------------------------------------------------------------------
+
+def _committed_policy(stage: str) -> dict:
+    return json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+
+
+def test_committed_policy_files_are_up_to_date(built, tmp_path):
+    _, generated, _, _ = built
+    assert _committed_policy(STAGE) == generated, "run: python -m infra.build_template --stage prod"
+    dev = _generate("dev", tmp_path)
+    assert dev.returncode == 0, dev.stderr
+    assert _committed_policy("dev") == json.loads((tmp_path / "policy-dev.json").read_text()), \
+        "run: python -m infra.build_template --stage dev"
+
+
+def test_config_uses_the_policy_files_for_deployed_stages_only():
+    stages = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]
+    for stage in ("dev", "prod"):
+        assert stages[stage]["autogen_policy"] is False
+        assert stages[stage]["iam_policy_file"] == f"policy-{stage}.json"
+    assert "iam_policy_file" not in stages["local"] and "autogen_policy" not in stages["local"]
+
+
+def test_every_function_role_carries_exactly_the_policy_file(sam):
+    roles = _of_type(sam, "AWS::IAM::Role")
+    functions = _of_type(sam, "AWS::Serverless::Function")
+    assert functions and len(roles) == len(functions)
+    for role in roles.values():
+        [policy] = role["Properties"]["Policies"]
+        assert policy["PolicyDocument"] == _committed_policy(STAGE)
+
+
+def _statements(policy: dict):
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        yield statement, actions, resources
+
+
+def test_policy_grants_no_wildcard_on_dynamodb_or_sqs():
+    policy = _committed_policy(STAGE)
+    tables = {PREFIX + _base(model) for model in ALL_MODELS}
+    queues = {PREFIX + spec.base for spec in ALL_QUEUES}
+    for statement, actions, resources in _statements(policy):
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement and "NotResource" not in statement
+        for action in actions:
+            service, _, name = action.partition(":")
+            assert "*" not in name and action != "*", action
+            if service in ("dynamodb", "sqs"):
+                assert {a.partition(":")[0] for a in actions} == {service}, "one service per statement"
+        services = {a.partition(":")[0] for a in actions}
+        if "dynamodb" in services:
+            for resource in resources:
+                match = re.fullmatch(r"arn:\*:dynamodb:\*:\*:table/([\w.-]+)(/index/\*)?", resource)
+                assert match and match.group(1) in tables, resource
+        if "sqs" in services:
+            for resource in resources:
+                match = re.fullmatch(r"arn:\*:sqs:\*:\*:([\w-]+)", resource)
+                assert match and match.group(1) in queues, resource
+        if "ssm" in services:
+            assert resources == [f"arn:*:ssm:*:*:parameter/{APP}/{STAGE}/*"]
+        if "kms" in services:
+            assert statement["Condition"]["StringLike"]["kms:ViaService"]
+        if "logs" in services:
+            assert all(f":log-group:/aws/lambda/{APP}-{STAGE}" in r for r in resources)
+
+
+def test_functions_are_named_so_their_log_groups_are_in_the_policy(sam):
+    for name, function in _of_type(sam, "AWS::Serverless::Function").items():
+        function_name = function["Properties"]["FunctionName"]
+        assert function_name == f"{APP}-{STAGE}" or function_name.startswith(f"{APP}-{STAGE}-"), name
+        assert len(function_name) <= 64
+
+
+def _code_outside_table_creation() -> str:
+    return "\n".join(p.read_text() for p in sorted((ROOT / "chalicelib").rglob("*.py"))
+                     if p.relative_to(ROOT).as_posix() != "chalicelib/storage/schema.py")
+
+
+def test_scan_and_describe_granted_only_where_the_code_uses_them():
+    policy = _committed_policy(STAGE)
+    code = _code_outside_table_creation()
+    scans = [(statement, resources) for statement, actions, resources in _statements(policy)
+             if "dynamodb:Scan" in actions]
+    scanned_models = set(re.findall(r"(\w+)\.scan\(", code))
+    if not scanned_models:
+        assert not scans
+    else:
+        [(_, resources)] = scans
+        by_class = {model.__name__: model for model in ALL_MODELS}
+        if scanned_models <= set(by_class):
+            assert sorted(resources) == sorted(f"arn:*:dynamodb:*:*:table/{PREFIX}{_base(by_class[c])}"
+                                               for c in scanned_models)
+    described = re.search(r"\.(count|describe_table)\(\)", code)
+    granted = any("dynamodb:DescribeTable" in actions for _, actions, _ in _statements(policy))
+    assert granted == bool(described)
+
+
+def test_a_stage_with_plain_text_secrets_is_refused(tmp_path):
+    refused = _generate("local", tmp_path)
+    assert refused.returncode == 2
+    assert "plain text" in refused.stderr
+    assert not (tmp_path / "infra.json").exists()
+
+
+# --- cfn-lint -------------------------------------------------------------------------------
+
+def test_cfn_lint_passes_on_the_merged_package(built):
+    *_, sam_path = built
+    linted = _run([_tool("cfn-lint"), "--", str(sam_path)])
+    assert linted.returncode == 0, linted.stdout + linted.stderr
