@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test tables bench package install clean
+.PHONY: run test fuzz tables bench package install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
 	REQUIRE_DYNAMODB_LOCAL=1 $(PY) -m pytest
+
+## make fuzz: schemathesis on every route of /openapi.json on the local stack, FUZZ_EXAMPLES (100) cases per route and mode
+fuzz: $(STAMP)
+	$(PY) -m local.dynamodb_local --install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(PY) -m pytest tests/fuzz -q
 
 ## make tables: create every table and queue at the configured endpoints, and the first admin
 tables: $(STAMP)

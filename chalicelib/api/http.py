@@ -24,9 +24,9 @@ from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import log as logging_setup
+from chalicelib.api import cors
 from chalicelib.errors import AppError, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
 from chalicelib.services import auth as auth_service
-from chalicelib.settings import get_settings
 from chalicelib.storage.base import is_transient
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -59,6 +59,7 @@ class RouteSpec:
 
 
 ROUTES: list[RouteSpec] = []
+_PREFLIGHT_PATHS: set[str] = set()
 
 
 @dataclass
@@ -97,7 +98,8 @@ class ApiBlueprint:
     def route(self, method: str, path: str, *, summary: str, auth: str | None = "user",
               body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
               response: type[BaseModel] | None = None, status: int = 200, errors: tuple[int, ...] = (),
-              also: tuple[int, ...] = (), content_types: tuple[str, ...] = (JSON_CONTENT_TYPE,), doc: dict[str, Any] | None = None) -> Callable:
+              also: tuple[int, ...] = (), content_types: tuple[str, ...] = (JSON_CONTENT_TYPE,),
+              doc: dict[str, Any] | None = None) -> Callable:
         spec = RouteSpec(method=method, path=path, summary=summary, auth=auth, body=body, query=query,
                          response=response, status=status, errors=errors, tag=self.tag, also=also,
                          content_types=content_types, doc=doc)
@@ -109,9 +111,20 @@ class ApiBlueprint:
             view.__name__ = handler.__name__
             self.blueprint.route(path, methods=[method], content_types=list(content_types))(view)
             ROUTES.append(spec)
+            if path not in _PREFLIGHT_PATHS:  # one OPTIONS view per path, by whichever blueprint declares it first
+                _PREFLIGHT_PATHS.add(path)
+                self._add_preflight(path, handler.__name__)
             return handler
 
         return decorator
+
+    def _add_preflight(self, path: str, name: str) -> None:
+        def preflight(**params: str) -> Response:
+            return cors.preflight(self.blueprint.current_request,
+                                  [spec.method for spec in ROUTES if spec.path == path])
+
+        preflight.__name__ = f"{name}_preflight"
+        self.blueprint.route(path, methods=["OPTIONS"])(preflight)
 
 
 def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Request,
@@ -121,6 +134,7 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
     try:
         principal = _authenticate(request, spec.auth) if spec.auth else None
         _check_path_ids(params)
+        logging_setup.bind(order_id=params.get("order_id", ""))  # every line of an order's request names it
         if principal is not None:
             logging_setup.bind(user_id=principal.subject)
         api_request = ApiRequest(
@@ -223,15 +237,9 @@ def _validate(model: type[BaseModel], data: Any) -> BaseModel:
 def _json_response(body: Any, status: int, request: Request, headers: dict[str, str]) -> Response:
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
-    all_headers = {"Content-Type": "application/json; charset=utf-8", **_cors_headers(request), **headers}
+    all_headers = {"Content-Type": "application/json; charset=utf-8", **cors.origin_headers(request), **headers}
     if status == 204:
         return Response(body="", status_code=status, headers=all_headers)
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(body=text, status_code=status, headers=all_headers)
 
-
-def _cors_headers(request: Request) -> dict[str, str]:
-    origin = (request.headers or {}).get("origin")
-    if origin and origin in get_settings().cors_allow_origins:
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {}

@@ -1,8 +1,9 @@
 """Small helpers for API tests on Chalice's test client."""
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+from typing import Any, Iterator
 
 
 def call(client, method: str, path: str, body: Any = None, token: str | None = None,
@@ -61,3 +62,24 @@ def admin_token(client) -> str:
                            {"username": TEST_ENV["ADMIN_USERNAME"], "password": TEST_ENV["ADMIN_PASSWORD"]})
     assert status == 200, body
     return body["token"]
+
+
+@contextlib.contextmanager
+def json_log_lines() -> Iterator[list[dict]]:
+    """The log lines chalicelib.log formats (request context included), parsed, as they are emitted."""
+    import io
+    import logging
+
+    from chalicelib.log import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    lines: list[dict] = []
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines() if line)

@@ -1,0 +1,207 @@
+"""Schemathesis on the running local stack: every operation of GET /openapi.json, fuzzed.
+
+Each operation gets FUZZ_EXAMPLES generated cases (default 8; `make fuzz` runs 100) with data the
+schema allows, and as many with data it forbids when it has a path id, a query or a body to
+spoil. Half the cases have their ids (in the path, query and body) swapped for real ones (the
+demo catalog, and an address, orders and an after-sales request made first), so handlers are
+reached past their 404s. /v1/admin routes carry the admin's token, other authenticated routes a
+user's; logout routes get a fresh token per case.
+
+Checks: no 5xx; the status code is declared; the body matches the declared schema; every 4xx
+JSON body outside the WeChat Pay callbacks (which answer in WeChat's own format) is exactly the
+envelope {Code, Message, Details}. Generation is derandomized, so runs are reproducible. The
+cases and statuses per operation are written to .local/fuzz-summary.json.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+
+import app  # noqa: F401  (registers every route in ROUTES)
+from chalicelib.api.http import ROUTES, RouteSpec
+from chalicelib.services.pay_gateway import V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE, V3_NOTIFY_ROUTE
+from local.processes import ROOT, STATE_DIR
+from local.stack import LocalStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.dynamodb_local]
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+CALLBACKS = {V3_NOTIFY_ROUTE, V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE}
+LOGOUTS = {"/v1/auth/logout", "/v1/admin/auth/logout"}
+OPERATIONS = list(ROUTES)
+NEGATABLE = [spec for spec in OPERATIONS if spec.body or spec.query or "{" in spec.path]
+SUMMARY = STATE_DIR / "fuzz-summary.json"
+CASES: Counter[str] = Counter()
+STATUSES: Counter[str] = Counter()
+_login_codes = itertools.count(1)
+
+
+def envelope_on_client_errors(ctx, response, case) -> None:
+    """Every 4xx JSON answer (but WeChat Pay's callbacks) is exactly {Code, Message, Details}."""
+    if not 400 <= response.status_code < 500 or case.operation.path in CALLBACKS:
+        return None
+    body = json.loads(response.content)
+    assert isinstance(body, dict) and set(body) == {"Code", "Message", "Details"}, body
+    assert isinstance(body["Code"], str) and isinstance(body["Message"], str) and isinstance(body["Details"], list)
+    return None
+
+
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, envelope_on_client_errors]
+
+
+def _post(url: str, body: dict, token: str | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = requests.post(url, json=body, headers=headers, timeout=10)
+    assert response.status_code in (200, 201), (url, response.status_code, response.text)
+    return response.json()
+
+
+def _demo_ids() -> dict[str, list[str]]:
+    demo = json.loads((ROOT / "local" / "demo_store.json").read_text(encoding="utf-8"))
+
+    def categories(nodes):
+        for node in nodes:
+            yield node["id"]
+            yield from categories(node.get("children", []))
+
+    skus = [sku["id"] for product in demo["products"] for sku in product["skus"]]
+    return {"product_id": [product["id"] for product in demo["products"]], "sku_id": skus, "sku_id_new": skus,
+            "category_id": list(categories(demo["categories"])), "parent_id": list(categories(demo["categories"])),
+            "store_id": [store["id"] for store in demo["stores"]]}
+
+
+class World:
+    """The running stack, the tokens, and real ids to put in requests."""
+
+    def __init__(self, stack: LocalStack):
+        self.api, self.sim = stack.api_url, stack.wechat_sim_url
+        self.admin_credentials = {"username": stack.env["ADMIN_USERNAME"], "password": stack.env["ADMIN_PASSWORD"]}
+        self.user_token = self.user_login()
+        self.admin_token = self.admin_login()
+        self.ids = {**_demo_ids(), **self._make_resources()}
+
+    def user_login(self, code: str = "fuzz-1") -> str:
+        return _post(f"{self.api}/v1/auth/login", {"code": code})["token"]
+
+    def admin_login(self) -> str:
+        return _post(f"{self.api}/v1/admin/auth/login", self.admin_credentials)["token"]
+
+    def _order(self, checkout_token: str) -> dict:
+        return _post(f"{self.api}/v1/orders", {"items": [{"sku_id": "sku-fuji-5", "quantity": 2}],
+                                               "delivery_method": "pickup", "store_id": "store-xuhui",
+                                               "checkout_token": checkout_token}, self.user_token)
+
+    def _make_resources(self) -> dict[str, list[str]]:
+        token = self.user_token
+        address = _post(f"{self.api}/v1/addresses", {
+            "name": "张三", "phone": "13800138000", "province": "上海市", "city": "上海市", "district": "徐汇区",
+            "detail": "漕溪北路88号"}, token)
+        unpaid, paid = self._order("fuzz-order-unpaid"), self._order("fuzz-order-paid")
+        params = _post(f"{self.api}/v1/orders/{paid['order_id']}/pay", {}, token)
+        assert _post(f"{self.sim}/__sim/pay/request-payment", {**params, "wait": True})["ok"]
+        after_sale = _post(f"{self.api}/v1/orders/{paid['order_id']}/after-sales",
+                           {"kind": "refund", "reason": "fuzz", "lines": [{"sku_id": "sku-fuji-5", "quantity": 1}]},
+                           token)
+        return {"order_id": [unpaid["order_id"], paid["order_id"]], "address_id": [address["address_id"]],
+                "request_id": [after_sale["request_id"]]}
+
+    def token_for(self, spec: RouteSpec) -> str | None:
+        if spec.auth is None:
+            return None
+        if spec.path in LOGOUTS:  # the case revokes it; another user each time (WeChat limits logins per user)
+            return self.admin_login() if spec.auth == "admin" else self.user_login(f"fuzzout{next(_login_codes)}-1")
+        return self.admin_token if spec.auth == "admin" else self.user_token
+
+
+@pytest.fixture(scope="module")
+def world():
+    with LocalStack() as stack:
+        yield World(stack)
+    if CASES:
+        SUMMARY.write_text(json.dumps({"examples": EXAMPLES, "total": sum(CASES.values()), "cases": CASES,
+                                       "statuses": dict(sorted(STATUSES.items()))}, indent=1))
+
+
+def summary_line() -> str | None:
+    """For the terminal summary (tests/fuzz/conftest.py)."""
+    if not CASES:
+        return None
+    return (f"fuzz: {sum(CASES.values())} cases over {len(CASES)} operations (FUZZ_EXAMPLES={EXAMPLES} per "
+            f"operation and mode); per operation and status in {SUMMARY.relative_to(ROOT)}")
+
+
+@pytest.fixture(scope="module")
+def api_schema(world):
+    return schemathesis.openapi.from_url(f"{world.api}/openapi.json")
+
+
+def _swap_ids(value: Any, ids: dict[str, list[str]], rng: random.Random) -> Any:
+    """Real ids for generated ones, and 2 for 2.0 (JSON Schema calls 2.0 an integer, the API's
+    strict models do not), so that these cases look like what a mini-program sends."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: rng.choice(ids[key]) if key in ids and isinstance(item, str) else _swap_ids(item, ids, rng)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_swap_ids(item, ids, rng) for item in value]
+    return value
+
+
+def _with_real_ids(case, rng: random.Random, ids: dict[str, list[str]]):
+    case.path_parameters = _swap_ids(case.path_parameters, ids, rng)
+    case.query = _swap_ids(case.query, ids, rng)
+    case.body = _swap_ids(case.body, ids, rng)
+    return case
+
+
+def _strategy(operation, mode: GenerationMode, ids: dict[str, list[str]]):
+    generated = operation.as_strategy(generation_mode=mode)
+    with_real_ids = st.tuples(generated, st.randoms(use_true_random=False)).map(
+        lambda pair: _with_real_ids(pair[0], pair[1], ids))
+    return st.one_of(generated, with_real_ids)
+
+
+def _label(spec: RouteSpec) -> str:
+    return f"{spec.method} {spec.path}"
+
+
+def _fuzz(world: World, api_schema, spec: RouteSpec, mode: GenerationMode) -> None:
+    operation = api_schema[spec.path][spec.method]
+    session = requests.Session()
+
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=_strategy(operation, mode, world.ids))
+    def run(case):
+        token = world.token_for(spec)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = case.call(session=session, headers=headers, timeout=10)
+        CASES[_label(spec)] += 1
+        STATUSES[f"{_label(spec)} {response.status_code}"] += 1
+        case.validate_response(response, checks=CHECKS, headers=headers)
+
+    run()
+
+
+@pytest.mark.parametrize("spec", OPERATIONS, ids=_label)
+def test_an_operation_answers_as_documented_to_valid_input(world, api_schema, spec):
+    _fuzz(world, api_schema, spec, GenerationMode.POSITIVE)
+
+
+@pytest.mark.parametrize("spec", NEGATABLE, ids=_label)
+def test_an_operation_answers_as_documented_to_invalid_input(world, api_schema, spec):
+    _fuzz(world, api_schema, spec, GenerationMode.NEGATIVE)
