@@ -26,11 +26,11 @@ from typing import Any, Iterator
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, response_code, table_name
+from chalicelib.storage.base import (ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, response_code,
+                                     table_name)
 from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import Refund, RefundRecord, refund_record
 
@@ -40,22 +40,18 @@ ALL_REQUESTS = "all"
 _RETRYABLE = {"ConditionalCheckFailed", "TransactionConflict"}
 
 
-class _Index(GlobalSecondaryIndex):
-    class Meta:
-        projection = AllProjection()
 
-
-class ByStatus(_Index):
-    class Meta(_Index.Meta):
+class ByStatus(FullCopyIndex):
+    class Meta(FullCopyIndex.Meta):
         index_name = "by_status"
 
     status = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class AllByTime(_Index):
+class AllByTime(FullCopyIndex):
     """One partition: a store's after-sales rate is far below a partition's ~1,000 writes/s."""
-    class Meta(_Index.Meta):
+    class Meta(FullCopyIndex.Meta):
         index_name = "all_by_time"
 
     all_requests = UnicodeAttribute(hash_key=True)

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from pynamodb.exceptions import PynamoDBException
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.settings import table_prefix_from_env
 
@@ -26,6 +27,15 @@ class TableMeta:
     connect_timeout_seconds = 2
     read_timeout_seconds = 5
     max_retry_attempts = 3
+
+
+class FullCopyIndex(GlobalSecondaryIndex):
+    """Base of the GSIs that project every attribute (their queries answer whole items).
+
+    Each index still needs its own subclass per model: PynamoDB binds an index class to one model.
+    """
+    class Meta:
+        projection = AllProjection()
 
 
 class ConditionFailed(Exception):

@@ -18,41 +18,36 @@ from typing import Any
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.domain.pricing import QuoteLine as OrderLine  # an order keeps its quote's lines
-from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+from chalicelib.storage.base import ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, table_name
 
 
 ALL_ORDERS = "all"
 
 
-class _Index(GlobalSecondaryIndex):
-    class Meta:
-        projection = AllProjection()
-
-
-class ByUser(_Index):
-    class Meta(_Index.Meta):
+class ByUser(FullCopyIndex):
+    class Meta(FullCopyIndex.Meta):
         index_name = "by_user"
 
     user_id = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class ByStatus(_Index):
-    class Meta(_Index.Meta):
+class ByStatus(FullCopyIndex):
+    class Meta(FullCopyIndex.Meta):
         index_name = "by_status"
 
     status = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class AllByTime(_Index):
+class AllByTime(FullCopyIndex):
     """Every order by creation time, for the merchant's unfiltered list. One partition: fine for
     a store's order rate (a partition takes ~1,000 writes/s); shard the key if that ever binds."""
-    class Meta(_Index.Meta):
+    class Meta(FullCopyIndex.Meta):
         index_name = "all_by_time"
 
     all_orders = UnicodeAttribute(hash_key=True)

@@ -2,12 +2,9 @@
 claimed twice, amounts add up exactly, and one approval makes one refund record."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chalicelib.errors import AppError
 from chalicelib.services import after_sales as service
 from chalicelib.storage import after_sales, payments
 from chalicelib.storage.after_sales import AfterSaleRecord
@@ -15,21 +12,10 @@ from chalicelib.storage.payments import RefundRecord
 from tests.storage.order_fixtures import make_product
 from tests.storage.test_after_sales_storage import paid_order
 
+from tests.integration.concurrency import race as _race
+
 pytestmark = pytest.mark.dynamodb_local
 
-
-def _race(workers: int, task) -> list:
-    barrier = threading.Barrier(workers)
-
-    def run(n: int):
-        barrier.wait()
-        try:
-            return task(n)
-        except AppError as error:
-            return error.code
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, range(workers)))
 
 
 @pytest.fixture

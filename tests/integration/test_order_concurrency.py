@@ -1,20 +1,19 @@
 """Orders and stock under real concurrency, on AWS's DynamoDB Local engine (real threads)."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
 from chalicelib import clock
-from chalicelib.errors import AppError
 from chalicelib.schemas.orders import PlaceOrderBody
 from chalicelib.services import checkout
 from chalicelib.services import order_lifecycle as lifecycle
 from chalicelib.storage import orders, stores
 from chalicelib.storage.orders import OrderRecord
 from tests.storage.order_fixtures import counters, make_product
+
+from tests.integration.concurrency import race as _race
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -29,19 +28,6 @@ def _body(token: str, quantity: int = 1) -> PlaceOrderBody:
     return PlaceOrderBody.model_validate({"items": [{"sku_id": "s1", "quantity": quantity}],
                                           "delivery_method": "pickup", "store_id": "st1", "checkout_token": token})
 
-
-def _race(workers: int, task) -> list:
-    barrier = threading.Barrier(workers)
-
-    def run(n: int):
-        barrier.wait()
-        try:
-            return task(n)
-        except AppError as error:
-            return error.code
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, range(workers)))
 
 
 def test_fifty_buyers_for_the_last_ten_units_make_exactly_ten_orders(last_ten_units):

@@ -9,7 +9,7 @@ from chalicelib.storage import orders, transactions
 from chalicelib.storage import payments as payment_store
 from chalicelib.wechat.pay_types import Transaction
 from tests.conftest import TEST_ENV, reset_process_caches
-from tests.integration.test_order_concurrency import _race
+from tests.integration.concurrency import race as _race
 from tests.storage.order_fixtures import counters, make_order, make_product
 
 pytestmark = pytest.mark.dynamodb_local
