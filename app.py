@@ -6,14 +6,15 @@ from chalicelib.api import addresses, auth, me, openapi
 from chalicelib.api import admin_catalog, catalog
 from chalicelib.api import admin_orders, admin_stock, cart, orders, payments
 from chalicelib.api import admin_after_sales, after_sales
+from chalicelib.api import admin_flash_sales, flash_sales
 from chalicelib.jobs import maintenance, notifications, orders as order_jobs, payments as payment_jobs
-from chalicelib.jobs import shipping as shipping_jobs
+from chalicelib.jobs import flash_sales as flash_sale_jobs, shipping as shipping_jobs
 
 app = Chalice(app_name="wechat-store")
 log.configure()
 
 for api_module in (openapi, auth, me, addresses, catalog, admin_catalog, cart, orders,
-                   admin_orders, admin_stock, payments, after_sales, admin_after_sales):
+                   admin_orders, admin_stock, payments, after_sales, admin_after_sales, flash_sales, admin_flash_sales):
     app.register_blueprint(api_module.api.blueprint)
-for job_module in (notifications, maintenance, order_jobs, payment_jobs, shipping_jobs):
+for job_module in (notifications, maintenance, order_jobs, payment_jobs, shipping_jobs, flash_sale_jobs):
     app.register_blueprint(job_module.bp)

@@ -44,7 +44,11 @@ ORDER_TIMERS = QueueSpec("order-timers")
 # transient WeChat refusals are retried by redelivery, then dead-lettered and re-queued by a sweep.
 SHIPPING_UPLOADS = QueueSpec("shipping-uploads")
 
-ALL_QUEUES: tuple[QueueSpec, ...] = (NOTIFICATIONS, ORDER_TIMERS, SHIPPING_UPLOADS)
+# Accepted flash-sale entries (one message per ticket), drained by a consumer whose reserved
+# concurrency caps the write rate on the sale's items; a poison message is dead-lettered.
+FLASH_ENTRIES = QueueSpec("flash-entries")
+
+ALL_QUEUES: tuple[QueueSpec, ...] = (NOTIFICATIONS, ORDER_TIMERS, SHIPPING_UPLOADS, FLASH_ENTRIES)
 
 
 @functools.lru_cache(maxsize=1)

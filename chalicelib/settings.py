@@ -60,6 +60,7 @@ class Settings:
     admin_username: str
     admin_password: str = field(repr=False)
     pay_timeout_minutes: float
+    flash_pay_timeout_minutes: float
     auto_confirm_days: float
     cors_allow_origins: tuple[str, ...]
     wechat_http_timeout_seconds: float
@@ -120,6 +121,8 @@ def load_settings() -> Settings:
         admin_username=_env("ADMIN_USERNAME", "") or "",
         admin_password=_secret("ADMIN_PASSWORD", "") or "",
         pay_timeout_minutes=_number("PAY_TIMEOUT_MINUTES", 15),
+        # Flash-sale orders hold a scarce unit: a shorter wait gives it to the next buyer sooner.
+        flash_pay_timeout_minutes=_number("FLASH_PAY_TIMEOUT_MINUTES", 5),
         auto_confirm_days=_number("AUTO_CONFIRM_DAYS", 10),
         cors_allow_origins=origins,
         wechat_http_timeout_seconds=_number("WECHAT_HTTP_TIMEOUT_SECONDS", 5),

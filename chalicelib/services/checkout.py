@@ -127,7 +127,7 @@ def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
     _check_unsupported_discounts(user_id, body)
     method = body.delivery_method or pricing.default_delivery_method(items)
     pricing.check_delivery_method(items, method)
-    address, store_id = _delivery_target(user_id, body, method)
+    address, store_id = delivery_target(user_id, body, method)
     quote = pricing.price(items, pricing.PricingContext(delivery_method=method))
     return Prepared(quote=quote, address=address, store_id=store_id, skus=skus)
 
@@ -183,7 +183,7 @@ def _check_unsupported_discounts(user_id: str, body: CheckoutBody) -> None:
         raise Conflict("Points cannot be redeemed yet", code="points_not_redeemable")
 
 
-def _delivery_target(user_id: str, body: CheckoutBody, method: str) -> tuple[dict[str, Any] | None, str | None]:
+def delivery_target(user_id: str, body: CheckoutBody, method: str) -> tuple[dict[str, Any] | None, str | None]:
     """The address snapshot (express) or pickup store the order goes to."""
     if method == "express":
         if not body.address_id:

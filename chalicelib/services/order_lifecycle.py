@@ -18,7 +18,8 @@ from chalicelib.schemas.timers import OrderTimer
 from chalicelib.services import payments, shipping_info, stock
 from chalicelib.services.order_reads import OrderNotFound, get_order, get_user_order  # noqa: F401  (part of this module's API)
 from chalicelib.settings import get_settings
-from chalicelib.storage import orders, transactions
+from chalicelib.services.flash_sales import forget_sale
+from chalicelib.storage import flash_transactions, orders, transactions
 from chalicelib.storage.base import ConditionFailed
 
 log = get_logger(__name__)
@@ -52,7 +53,7 @@ def cancel_order(user_id: str, order_id: str) -> orders.Order:
     if settled == "paid":
         return _as_it_now_is(order_id, OrderEvent.CANCEL)  # 409: it was paid after all
     try:
-        transactions.cancel_order_releasing_stock(order, "user", clock.now())
+        release_unpaid(order, "user")
     except transactions.StatusChanged:  # paid or timed out meanwhile
         return _as_it_now_is(order_id, OrderEvent.CANCEL)
     log.info("order cancelled by the user", order_id=order_id)
@@ -76,12 +77,26 @@ def close_if_overdue(order_id: str) -> str:
     if settled in ("paid", "unavailable"):
         return settled
     try:
-        transactions.cancel_order_releasing_stock(order, "timeout", clock.now())
+        release_unpaid(order, "timeout")
     except transactions.StatusChanged:
         return "not_pending"
     log.info("unpaid order closed at its deadline", order_id=order_id)
     _stock_released(order)
     return "closed"
+
+
+def release_unpaid(order: orders.Order, reason: str) -> None:
+    """Close the unpaid order and release its units: a flash-sale order's go back to its sale
+    while the sale runs (so the next buyer can win them), any other's to available stock.
+    Raises StatusChanged when the order is no longer unpaid."""
+    if order.flash_sale:
+        try:
+            flash_transactions.return_unit_to_sale(order, reason, clock.now())
+            forget_sale(order.flash_sale["sale_id"])
+            return
+        except flash_transactions.SaleEnded:
+            pass  # its unsold units went back already: this one follows them
+    transactions.cancel_order_releasing_stock(order, reason, clock.now())
 
 
 def _stock_released(order: orders.Order) -> None:

@@ -116,6 +116,9 @@ def _apply(order: orders.Order, payment: Payment) -> str:
             transactions.pay_order(order, payment, now)
             log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
             return "paid"
+        if order.status == "cancelled" and order.flash_sale:
+            # Its unit went back to the sale and on to the next buyer: never revived at the sale price.
+            return _refund_unappliable(order, payment, "paid after the flash-sale order closed", now)
         if order.status == "cancelled":
             return _revive_or_refund(order, payment, now)
     except transactions.DuplicatePayment:

@@ -118,6 +118,7 @@ class OrderRecord(Model):
     store_id = UnicodeAttribute(null=True)
     shipment = MapAttribute(null=True)  # {carrier, tracking_no, shipped_at}
     shipping_upload = ShippingUploadAttribute(null=True)
+    flash_sale = MapAttribute(null=True)  # {sale_id, shard, ticket_id}: a flash-sale order returns its unit there
     lines = ListAttribute(of=LineAttribute)
     adjustments = ListAttribute(of=AdjustmentAttribute, default=list)
     goods_fen = NumberAttribute()
@@ -165,6 +166,7 @@ class Order:
     shipped_at: datetime | None = None
     completed_at: datetime | None = None
     shipping_upload: dict[str, Any] | None = None
+    flash_sale: dict[str, Any] | None = None
 
 
 def to_record(order: Order) -> OrderRecord:
@@ -178,6 +180,7 @@ def to_record(order: Order) -> OrderRecord:
         adjustments=[AdjustmentAttribute(**adjustment) for adjustment in order.adjustments],
         goods_fen=order.goods_fen, discount_fen=order.discount_fen, delivery_fee_fen=order.delivery_fee_fen,
         payable_fen=order.payable_fen, timer_kind=TIMER_PAY_DEADLINE, timer_at=order.pay_deadline,
+        flash_sale=order.flash_sale,
     )
 
 
@@ -201,7 +204,15 @@ def from_record(record: OrderRecord) -> Order:
         cancelled_at=record.cancelled_at, cancel_reason=record.cancel_reason, shipped_at=record.shipped_at,
         completed_at=record.completed_at,
         shipping_upload=record.shipping_upload.as_dict() if record.shipping_upload else None,
+        flash_sale=_flash_sale(record.flash_sale),
     )
+
+
+def _flash_sale(value: MapAttribute | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    fields = value.as_dict()
+    return {**fields, "shard": int(fields["shard"])}
 
 
 def get_order(order_id: str) -> Order | None:

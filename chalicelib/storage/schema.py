@@ -10,11 +10,14 @@ from chalicelib.storage.admins import AdminRecord
 from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
 from chalicelib.storage.credentials import CredentialRecord
+from chalicelib.storage.flash_sales import FlashCounterRecord, FlashSaleRecord
+from chalicelib.storage.flash_tickets import FlashEntryRecord, FlashTicketRecord
 from chalicelib.storage.idempotency import IdempotencyRecord
 from chalicelib.storage.listings import ListingRecord
 from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import PaymentRecord, RefundRecord
 from chalicelib.storage.products import ProductRecord
+from chalicelib.storage.rate_limits import RateLimitRecord
 from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.skus import SkuRecord
 from chalicelib.storage.stock import StockMovementRecord
@@ -26,7 +29,8 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        ListingRecord, StoreRecord,
                                        AddressRecord, OrderRecord, CartLineRecord,
                                        StockMovementRecord, AlertRecord, PaymentRecord, RefundRecord,
-                                       AfterSaleRecord, ClaimsRecord)
+                                       AfterSaleRecord, ClaimsRecord, FlashSaleRecord, FlashCounterRecord,
+                                       FlashTicketRecord, FlashEntryRecord, RateLimitRecord)
 
 
 def create_all_tables() -> list[str]:

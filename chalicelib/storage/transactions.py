@@ -39,7 +39,8 @@ class StatusChanged(Exception):
     """The order was no longer in the status the change required (someone else moved it)."""
 
 
-def _failed_indexes(error: TransactWriteError) -> list[int]:
+def failed_indexes(error: TransactWriteError) -> list[int]:
+    """Positions of the transaction's items whose condition failed (in PynamoDB's send order)."""
     reasons = error.cancellation_reasons or []
     return [index for index, reason in enumerate(reasons) if reason and reason.code == "ConditionalCheckFailed"]
 
@@ -64,7 +65,7 @@ def place_order_reserving_stock(order: Order) -> None:
                     condition=(SkuRecord.available >= line.quantity) & (SkuRecord.on_sale == True),  # noqa: E712
                 )
     except TransactWriteError as error:
-        failed = _failed_indexes(error)
+        failed = failed_indexes(error)
         if not failed:
             raise
         order_index = len(product_ids)
@@ -126,7 +127,7 @@ def revive_order(order: Order, payment: Payment, now: datetime) -> None:
                     condition=SkuRecord.available >= line.quantity,
                 )
     except TransactWriteError as error:
-        failed = _failed_indexes(error)
+        failed = failed_indexes(error)
         if 0 in failed:
             raise DuplicatePayment() from None
         if 1 in failed:
@@ -145,7 +146,7 @@ def record_payment_to_refund(payment: Payment, refund: Refund, now: datetime) ->
             transaction.save(record, condition=condition)
             transaction.save(refund_record(refund), condition=RefundRecord.out_refund_no.does_not_exist())
     except TransactWriteError as error:
-        if 0 in _failed_indexes(error):
+        if 0 in failed_indexes(error):
             raise DuplicatePayment() from None
         raise
 
@@ -175,7 +176,7 @@ def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: li
                     condition=SkuRecord.reserved >= line.quantity,
                 )
     except TransactWriteError as error:
-        failed = _failed_indexes(error)
+        failed = failed_indexes(error)
         if puts and any(index < len(puts) for index in failed):
             raise DuplicatePayment() from None
         if len(puts) in failed:

@@ -1,0 +1,43 @@
+"""Merchant flash-sale routes: create, change, stop, and watch a sale."""
+from __future__ import annotations
+
+from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
+from chalicelib.schemas.flash_sales import (AdminFlashSaleList, AdminFlashSaleOut, AdminSaleListQuery,
+                                            CreateFlashSaleBody, UpdateFlashSaleBody)
+from chalicelib.services import flash_sales
+
+api = ApiBlueprint(__name__, tag="admin-flash-sales")
+
+
+@api.route("POST", "/v1/admin/flash-sales", auth="admin", body=CreateFlashSaleBody, response=AdminFlashSaleOut,
+           status=201, errors=(404, 409),
+           summary="Create a flash sale: its units move from the SKU's available stock to allocated")
+def create_sale(request: ApiRequest) -> Reply:
+    return Reply(flash_sales.create_sale(request.body), 201)
+
+
+@api.route("GET", "/v1/admin/flash-sales", auth="admin", query=AdminSaleListQuery, response=AdminFlashSaleList,
+           summary="Flash sales by state (active or ended), soonest end first")
+def list_sales(request: ApiRequest) -> AdminFlashSaleList:
+    query = request.query
+    items, next_cursor = flash_sales.list_for_admin(query.state, query.limit, query.cursor)
+    return AdminFlashSaleList(items=items, next_cursor=next_cursor)
+
+
+@api.route("GET", "/v1/admin/flash-sales/{sale_id}", auth="admin", response=AdminFlashSaleOut, errors=(404,),
+           summary="The sale with remaining units, tickets queued / won / lost, and rejects by reason")
+def get_sale(request: ApiRequest) -> AdminFlashSaleOut:
+    return flash_sales.admin_view(request.params["sale_id"])
+
+
+@api.route("PATCH", "/v1/admin/flash-sales/{sale_id}", auth="admin", body=UpdateFlashSaleBody,
+           response=AdminFlashSaleOut, errors=(404, 409),
+           summary="Change price, per-user limit or start before the sale starts; its end until it ends")
+def update_sale(request: ApiRequest) -> AdminFlashSaleOut:
+    return flash_sales.update_sale(request.params["sale_id"], request.body)
+
+
+@api.route("POST", "/v1/admin/flash-sales/{sale_id}/stop", auth="admin", response=AdminFlashSaleOut, errors=(404,),
+           summary="End the sale now: unsold units go back to available (again: 200, unchanged)")
+def stop_sale(request: ApiRequest) -> AdminFlashSaleOut:
+    return flash_sales.stop_sale(request.params["sale_id"])

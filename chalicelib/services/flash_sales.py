@@ -1,0 +1,178 @@
+"""Flash sales for the merchant (create, change, stop, watch) and the buyer's list.
+
+Creating a sale carves its units out of the SKU (available -> allocated) in the same
+transaction as the sale and its stock shards; ending it (at `ends_at`, by the sweep, or by
+`stop`) gives the unsold ones back (allocated -> available).
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+
+from chalicelib import clock
+from chalicelib.domain import cursors
+from chalicelib.domain.flash_sales import SaleState, phase
+from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.log import get_logger
+from chalicelib.schemas.flash_sales import (AdminFlashSaleOut, CreateFlashSaleBody, FlashSaleOut, UpdateFlashSaleBody)
+from chalicelib.settings import get_settings
+from chalicelib.storage import flash_sales, flash_transactions, products, skus
+from chalicelib.storage.base import ConditionFailed
+from chalicelib.storage.flash_sales import FlashSale, SaleCounts
+
+log = get_logger(__name__)
+
+SETTLE_ATTEMPTS = 5
+# A warm function keeps what it read of a sale this long: the terms and the sold-out flag are
+# read once per second per instance instead of once per request (the surge's hottest read).
+SALE_CACHE_SECONDS = 1.0
+_sale_cache: dict[str, tuple[float, FlashSale | None]] = {}
+
+
+def cached_sale(sale_id: str) -> FlashSale | None:
+    hit = _sale_cache.get(sale_id)
+    if hit is not None and time.monotonic() - hit[0] < SALE_CACHE_SECONDS:
+        return hit[1]
+    sale = flash_sales.get_sale(sale_id)
+    if len(_sale_cache) > 1000:
+        _sale_cache.clear()
+    _sale_cache[sale_id] = (time.monotonic(), sale)
+    return sale
+
+
+def forget_sale(sale_id: str | None = None) -> None:
+    """Drop the cached sale (all, with None): after this instance changed it."""
+    if sale_id is None:
+        _sale_cache.clear()
+    else:
+        _sale_cache.pop(sale_id, None)
+
+
+def create_sale(body: CreateFlashSaleBody) -> AdminFlashSaleOut:
+    now = clock.now()
+    if body.ends_at <= now:
+        raise BadRequest("The sale would end before it starts selling", code="validation_error",
+                         details=[{"field": "ends_at", "message": "must be in the future"}])
+    try:
+        sku = skus.get_sku(body.sku_id, consistent=True)
+        product = products.get_product(sku.product_id)
+    except (skus.SkuMissing, products.ProductMissing):
+        raise NotFound("No such SKU", code="sku_not_found") from None
+    sale = FlashSale(sale_id=f"fs-{uuid.uuid4().hex[:20]}", sku_id=sku.sku_id, product_id=sku.product_id,
+                     name=product.name, specs=dict(sku.specs), virtual=product.virtual, price_fen=body.price_fen,
+                     original_price_fen=sku.price_fen, quantity=body.quantity, per_user_limit=body.per_user_limit,
+                     starts_at=body.starts_at, ends_at=body.ends_at, shards=body.shards,
+                     state=SaleState.ACTIVE.value, sold_out=False, returned=0, created_at=now)
+    try:
+        flash_sales.create_sale(sale)
+    except flash_sales.SkuShort:
+        current = skus.get_sku(body.sku_id, consistent=True)
+        raise Conflict("The SKU has not enough available stock for the sale", code="insufficient_stock",
+                       details=[{"sku_id": sku.sku_id, "requested": body.quantity,
+                                 "available": current.available if current.on_sale else 0}]) from None
+    log.info("flash sale created", sale_id=sale.sale_id, sku_id=sale.sku_id, quantity=sale.quantity)
+    return admin_view(sale.sale_id)
+
+
+def update_sale(sale_id: str, body: UpdateFlashSaleBody) -> AdminFlashSaleOut:
+    sale = _get(sale_id)
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        return admin_view(sale_id)
+    now = clock.now()
+    starts, ends = changes.get("starts_at", sale.starts_at), changes.get("ends_at", sale.ends_at)
+    if ends <= starts or ends <= now:
+        raise BadRequest("ends_at must be after starts_at and in the future", code="validation_error",
+                         details=[{"field": "ends_at", "message": "must be after starts_at and now"}])
+    before_start = bool(set(changes) - {"ends_at"})
+    try:
+        flash_sales.update_sale(sale_id, changes, not_started_before=now if before_start else None)
+    except ConditionFailed:
+        raise Conflict("Only the end of a started sale may change, and an ended sale not at all",
+                       code="flash_sale_started") from None
+    forget_sale(sale_id)
+    return admin_view(sale_id)
+
+
+def stop_sale(sale_id: str) -> AdminFlashSaleOut:
+    """End the sale now; its unsold units go back to the SKU. Stopping again changes nothing."""
+    settle(_get(sale_id))
+    return admin_view(sale_id)
+
+
+def settle(sale: FlashSale) -> str:
+    """Give the unsold units back and mark the sale ended (once, whoever comes first)."""
+    for _ in range(SETTLE_ATTEMPTS):
+        if sale.state != SaleState.ACTIVE.value:
+            return "ended_before"
+        try:
+            unsold = flash_transactions.settle_sale(sale, flash_sales.read_stock_shards(sale), clock.now())
+        except flash_transactions.SaleEnded:
+            return "ended_before"
+        except flash_transactions.ShardsMoved:  # a ticket took units, or an order gave one back
+            sale = flash_sales.get_sale(sale.sale_id, consistent=True)
+            continue
+        forget_sale(sale.sale_id)
+        log.info("flash sale ended", sale_id=sale.sale_id, unsold_returned=unsold)
+        return "settled"
+    return "busy"  # the next sweep tries again
+
+
+def settle_due_sales(limit: int = 50) -> dict[str, int]:
+    """The sweep: end every active sale whose end time has passed."""
+    outcomes: dict[str, int] = {}
+    for sale_id in flash_sales.due_sale_ids(clock.now(), limit):
+        sale = flash_sales.get_sale(sale_id, consistent=True)
+        outcome = settle(sale) if sale else "missing"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+def admin_view(sale_id: str) -> AdminFlashSaleOut:
+    sale = _get(sale_id, consistent=True)
+    counts = flash_sales.read_counts(sale)
+    return _admin_out(sale, counts)
+
+
+def list_for_admin(state: str, limit: int, cursor: str | None) -> tuple[list[AdminFlashSaleOut], str | None]:
+    secret, scope = get_settings().auth_token_secret, f"admin-flash-sales:{state}"
+    page, last_key = flash_sales.list_sales(state, limit, cursors.decode_cursor(cursor, secret, scope))
+    return [_admin_out(sale, flash_sales.read_counts(sale)) for sale in page], cursors.encode_cursor(
+        last_key, secret, scope)
+
+
+def list_for_buyers(limit: int, cursor: str | None) -> tuple[list[FlashSaleOut], str | None]:
+    """Sales not yet ended (upcoming and running), soonest end first, with units left."""
+    secret, scope, now = get_settings().auth_token_secret, "flash-sales", clock.now()
+    page, last_key = flash_sales.list_sales(SaleState.ACTIVE.value, limit, cursors.decode_cursor(cursor, secret, scope),
+                                            ending_after=now)
+    remaining = flash_sales.remaining_of(page)
+    return ([sale_out(sale, remaining[sale.sale_id], now) for sale in page],
+            cursors.encode_cursor(last_key, secret, scope))
+
+
+def sale_out(sale: FlashSale, remaining: int, now: datetime) -> FlashSaleOut:
+    status = phase(sale.state, sale.starts_at, sale.ends_at, sale.sold_out or remaining == 0, now)
+    return FlashSaleOut(
+        sale_id=sale.sale_id, sku_id=sale.sku_id, product_id=sale.product_id, name=sale.name, specs=sale.specs,
+        price_fen=sale.price_fen, original_price_fen=sale.original_price_fen, quantity=sale.quantity,
+        remaining=remaining, per_user_limit=sale.per_user_limit, starts_at=clock.to_iso(sale.starts_at),
+        ends_at=clock.to_iso(sale.ends_at), status=status.value)
+
+
+def _admin_out(sale: FlashSale, counts: SaleCounts) -> AdminFlashSaleOut:
+    public = sale_out(sale, counts.remaining, clock.now())
+    return AdminFlashSaleOut(
+        **public.model_dump(), shards=sale.shards, remaining_by_shard=list(counts.remaining_by_shard),
+        queued=counts.queued, won=counts.won, lost=counts.lost, rejects=counts.rejects,
+        created_at=clock.to_iso(sale.created_at),
+        settled_at=clock.to_iso(sale.settled_at) if sale.settled_at else None, unsold_returned=sale.unsold_returned)
+
+
+def _get(sale_id: str, consistent: bool = False) -> FlashSale:
+    sale = flash_sales.get_sale(sale_id, consistent=consistent)
+    if sale is None:
+        raise NotFound("No such flash sale", code="flash_sale_not_found")
+    return sale
+

@@ -1,0 +1,148 @@
+"""Tables `flash_tickets` (one item per accepted entry) and `flash_entries` (units per user and sale).
+
+A ticket's id is derived from (sale, user, request_id), so a repeated request finds it. The
+entry item counts the units a user holds in live tickets of a sale; accepting a ticket adds to
+it with a condition (`units + quantity <= per_user_limit`) in the same transaction as the
+ticket put, so racing requests of one user cannot pass the limit together. A lost ticket gives
+its units back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.storage.base import TableMeta, table_name
+
+
+class FlashTicketRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("flash_tickets")
+
+    ticket_id = UnicodeAttribute(hash_key=True)
+    sale_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    sku_id = UnicodeAttribute()
+    quantity = NumberAttribute()
+    status = UnicodeAttribute()  # domain.flash_sales.TicketStatus
+    created_at = UTCDateTimeAttribute()
+    delivery_method = UnicodeAttribute()
+    address = MapAttribute(null=True)  # snapshot at entry time, like an order's
+    store_id = UnicodeAttribute(null=True)
+    shard = NumberAttribute(null=True)  # where its units came from, once assigned
+    order_id = UnicodeAttribute(null=True)
+    decided_at = UTCDateTimeAttribute(null=True)
+    lost_reason = UnicodeAttribute(null=True)
+
+
+class FlashEntryRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("flash_entries")
+
+    entry_id = UnicodeAttribute(hash_key=True)  # <sale_id>#<user_id>
+    units = NumberAttribute(default=0)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    ticket_id: str
+    sale_id: str
+    user_id: str
+    sku_id: str
+    quantity: int
+    status: str
+    created_at: datetime
+    delivery_method: str
+    address: dict[str, Any] | None = None
+    store_id: str | None = None
+    shard: int | None = None
+    order_id: str | None = None
+    decided_at: datetime | None = None
+    lost_reason: str | None = None
+
+
+class TicketExists(Exception):
+    """This request_id was used before: the ticket is there already."""
+
+
+class LimitReached(Exception):
+    """The user's live tickets for this sale already hold their limit."""
+
+
+def entry_id(sale_id: str, user_id: str) -> str:
+    return f"{sale_id}#{user_id}"
+
+
+def to_ticket(record: FlashTicketRecord) -> Ticket:
+    return Ticket(ticket_id=record.ticket_id, sale_id=record.sale_id, user_id=record.user_id, sku_id=record.sku_id,
+                  quantity=int(record.quantity), status=record.status, created_at=record.created_at,
+                  delivery_method=record.delivery_method,
+                  address=record.address.as_dict() if record.address else None, store_id=record.store_id,
+                  shard=None if record.shard is None else int(record.shard), order_id=record.order_id,
+                  decided_at=record.decided_at, lost_reason=record.lost_reason)
+
+
+def get_ticket(ticket_id: str) -> Ticket | None:
+    try:
+        return to_ticket(FlashTicketRecord.get(ticket_id, consistent_read=True))
+    except FlashTicketRecord.DoesNotExist:
+        return None
+
+
+def get_tickets(ticket_ids: list[str]) -> dict[str, Ticket]:
+    """Consistent reads of many tickets (one BatchGetItem per 100)."""
+    if not ticket_ids:
+        return {}
+    return {record.ticket_id: to_ticket(record)
+            for record in FlashTicketRecord.batch_get(list(dict.fromkeys(ticket_ids)), consistent_read=True)}
+
+
+def units_held(sale_id: str, user_id: str) -> int:
+    try:
+        return int(FlashEntryRecord.get(entry_id(sale_id, user_id), consistent_read=True).units or 0)
+    except FlashEntryRecord.DoesNotExist:
+        return 0
+
+
+def accept_ticket(ticket: Ticket, per_user_limit: int) -> None:
+    """Write the queued ticket and count its units against the user's limit, together.
+
+    Raises TicketExists (a repeated request_id) or LimitReached; nothing is written then.
+    """
+    units = FlashEntryRecord.units
+    try:
+        with TransactWrite(connection=FlashTicketRecord._get_connection().connection) as transaction:
+            transaction.save(_ticket_record(ticket), condition=FlashTicketRecord.ticket_id.does_not_exist())
+            transaction.update(FlashEntryRecord(entry_id(ticket.sale_id, ticket.user_id)),
+                               actions=[units.add(ticket.quantity)],
+                               condition=units.does_not_exist() | (units <= per_user_limit - ticket.quantity))
+    except TransactWriteError as error:
+        failed = [index for index, reason in enumerate(error.cancellation_reasons or [])
+                  if reason and reason.code == "ConditionalCheckFailed"]
+        if 0 in failed:
+            raise TicketExists() from None
+        if 1 in failed:
+            raise LimitReached() from None
+        raise
+
+
+def _ticket_record(ticket: Ticket) -> FlashTicketRecord:
+    return FlashTicketRecord(ticket.ticket_id, sale_id=ticket.sale_id, user_id=ticket.user_id, sku_id=ticket.sku_id,
+                             quantity=ticket.quantity, status=ticket.status, created_at=ticket.created_at,
+                             delivery_method=ticket.delivery_method, address=ticket.address,
+                             store_id=ticket.store_id)
+
+
+def withdraw_ticket(ticket: Ticket) -> None:
+    """Undo accept_ticket when the entry could not be queued (the client is told to retry):
+    delete the still-queued ticket and give its units back, together."""
+    with TransactWrite(connection=FlashTicketRecord._get_connection().connection) as transaction:
+        transaction.delete(FlashTicketRecord(ticket.ticket_id), condition=FlashTicketRecord.status == "queued")
+        transaction.update(FlashEntryRecord(entry_id(ticket.sale_id, ticket.user_id)),
+                           actions=[FlashEntryRecord.units.add(-ticket.quantity)],
+                           condition=FlashEntryRecord.units >= ticket.quantity)
