@@ -32,13 +32,20 @@ def take_token(limit: RateLimit, key: str, now: datetime) -> bool:
     now_ms = int(now.timestamp() * 1000)
     bucket, tat = f"{limit.name}:{key}", RateLimitRecord.tat_ms
     expires = now + timedelta(seconds=IDLE_EXPIRY_SECONDS)
-    # A bucket in use (TAT ahead of now) with room left: move TAT on by one interval.
-    if _update(bucket, [tat.add(limit.interval_ms), RateLimitRecord.expires_at.set(expires)],
-               (tat >= now_ms) & (tat <= now_ms + limit.tolerance_ms)):
-        return True
-    # A new or idle bucket (TAT in the past): restart it from now.
-    return _update(bucket, [tat.set(now_ms + limit.interval_ms), RateLimitRecord.expires_at.set(expires)],
-                   RateLimitRecord.bucket.does_not_exist() | (tat < now_ms))
+    in_use = (tat >= now_ms) & (tat <= now_ms + limit.tolerance_ms)
+    idle = RateLimitRecord.bucket.does_not_exist() | (tat < now_ms)
+    # In use (TAT ahead of now) with room left: move TAT on by one interval. Idle or new: restart
+    # from now. A request losing the restart to a concurrent one re-checks it as in use.
+    for actions, condition in ((_moved(limit.interval_ms, expires), in_use),
+                               ([tat.set(now_ms + limit.interval_ms), RateLimitRecord.expires_at.set(expires)], idle),
+                               (_moved(limit.interval_ms, expires), in_use)):
+        if _update(bucket, actions, condition):
+            return True
+    return False
+
+
+def _moved(interval_ms: int, expires: datetime) -> list:
+    return [RateLimitRecord.tat_ms.add(interval_ms), RateLimitRecord.expires_at.set(expires)]
 
 
 def _update(bucket: str, actions: list, condition) -> bool:
