@@ -3,7 +3,8 @@
 Order matters: cold start first, before DynamoDB Local's JVM starts and competes for the CPU;
 then DynamoDB Local once (and moto's SQS server, for the order timers), for the engine floor
 (which also warms the JVM), the auth requests, the store requests (bench.shop) and WeChat Pay's
-notifies in v3 and v2 (bench.pay_notify).
+notifies in v3 and v2 (bench.pay_notify), and the flash-sale surge with 1 and 8 stock shards
+(bench.flash_surge).
 """
 from bench import env
 
@@ -17,7 +18,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from importlib import metadata  # noqa: E402
 
-from bench import ROOT, cold_start, engine_floor, pay_notify, report, request_cost, shop  # noqa: E402
+from bench import ROOT, cold_start, engine_floor, flash_surge, pay_notify, report, request_cost, shop  # noqa: E402
 
 LIBRARIES = ("boto3", "botocore", "pynamodb", "chalice", "pydantic")
 
@@ -57,7 +58,8 @@ def _step(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def _measure_on_dynamodb(requests: int, shop_requests: int, notifies: int) -> tuple[str, dict, dict, dict, dict]:
+def _measure_on_dynamodb(requests: int, shop_requests: int, notifies: int,
+                         surge_entries: int) -> tuple[str, dict, dict, dict, dict, dict]:
     from local.dynamodb_local import start_dynamodb
 
     _step("starting DynamoDB on 127.0.0.1")
@@ -76,11 +78,14 @@ def _measure_on_dynamodb(requests: int, shop_requests: int, notifies: int) -> tu
         _step(f"pay notifies: WeChat Pay {' and '.join(pay_notify.VERSIONS)}, {notifies} notifies per case "
               f"({', '.join(pay_notify.CASES)})")
         notify = pay_notify.run(handle.endpoint, sqs.endpoint, n=notifies)
+        _step(f"flash-sale surge: {surge_entries} entries for {flash_surge.UNITS} units, shards "
+              f"{' and '.join(map(str, flash_surge.SHARD_CONFIGS))}")
+        surge = flash_surge.run(handle.endpoint, sqs.endpoint, entries=surge_entries)
     finally:
         if sqs is not None:
             sqs.stop()
         handle.stop()
-    return handle.engine, floor, cost, store, notify
+    return handle.engine, floor, cost, store, notify, surge
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,15 +96,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="requests per store scenario (cart, products, checkout, orders)")
     parser.add_argument("--notifies", type=int, default=pay_notify.N_NOTIFIES,
                         help="WeChat Pay notifies per case and version (first, duplicate, refused, refund)")
+    parser.add_argument("--surge-entries", type=int, default=flash_surge.N_ENTRIES,
+                        help="flash-sale entries per shard configuration")
     args = parser.parse_args(argv)
-    if args.cold_runs < 1 or args.requests < 1 or args.shop_requests < 1 or args.notifies < 1:
-        parser.error("--cold-runs, --requests, --shop-requests and --notifies must be at least 1")
+    if min(args.cold_runs, args.requests, args.shop_requests, args.notifies, args.surge_entries) < 1:
+        parser.error("every count must be at least 1")
     started, load_before = time.perf_counter(), _load()
     _step(f"cold start: {args.cold_runs} runs of each command")
     cold = cold_start.run(args.cold_runs)
-    engine, floor, cost, store, notify = _measure_on_dynamodb(args.requests, args.shop_requests, args.notifies)
+    engine, floor, cost, store, notify, surge = _measure_on_dynamodb(args.requests, args.shop_requests,
+                                                                     args.notifies, args.surge_entries)
     results = {"meta": _meta(engine, time.perf_counter() - started, load_before),
-               "cold_start": cold, "request_cost": cost, "engine_floor": floor, "shop": store, "pay_notify": notify}
+               "cold_start": cold, "request_cost": cost, "engine_floor": floor, "shop": store, "pay_notify": notify,
+               "flash_surge": surge}
     for path in report.write(results):
         _step(f"wrote {path.relative_to(ROOT)}")
     print(report.markdown(results), flush=True)

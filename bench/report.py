@@ -27,7 +27,7 @@ def write(results: dict[str, Any]) -> list[Path]:
     """One JSON per benchmark (each with the run's metadata), then README.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in ("cold_start", "request_cost", "engine_floor", "shop", "pay_notify"):
+    for name in ("cold_start", "request_cost", "engine_floor", "shop", "pay_notify", "flash_surge"):
         if name not in results:
             continue
         path = RESULTS_DIR / f"{name}.json"
@@ -47,6 +47,10 @@ def markdown(results: dict[str, Any]) -> str:
         sections += [_shop(results["shop"]), _place_order(results["shop"], results["engine_floor"])]
     if "pay_notify" in results:
         sections.append(_pay_notify(results["pay_notify"], results["engine_floor"]))
+    if "flash_surge" in results:
+        from bench import flash_surge
+
+        sections.append(flash_surge.markdown(results["flash_surge"]).rstrip("\n"))
     sections.append(_notes())
     return "\n\n".join(sections) + "\n"
 

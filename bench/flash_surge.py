@@ -1,0 +1,325 @@
+"""Flash-sale surge: N entries (default 10,000) from N/4 users for 100 units, limit 1 per user,
+once with the sale's stock on 1 shard and once on 8, in one run, on DynamoDB Local + moto's SQS.
+
+How: `ENTRANTS` threads (each a warm Lambda instance) call the admission use case
+(`services.flash_admission.enter`, what `POST /v1/flash-sales/{id}/entries` runs after auth and
+validation) in a shuffled order, each user from its own loopback address, while `CONSUMERS`
+threads drain the flash-entries queue in batches of 10 with the real consumer, as Lambda's SQS
+event source would. Every DynamoDB request is tallied by a botocore hook, attributed to the
+entry (by its outcome) or to the consumer; a write is an item written (a TransactWriteItems of
+3 items is 3 writes); a stock write is one on the SKU or a sale's stock shard.
+
+Reported per configuration: admission p50/p99 and entries/s; DynamoDB calls and writes per
+entry by outcome (accepted, sold_out, limit_exceeded, ...), stock writes among them; drain
+time (first entry to the last ticket decided, and the tail after the last entry); the
+consumer's writes per won and per lost ticket; and the invariants (orders == units, no user
+twice). Then the 8-shard figures as ratios of the 1-shard ones.
+
+    python -m bench.flash_surge [--entries 10000]      (also part of `python -m bench`)
+
+Caveat: DynamoDB Local runs on this machine's 2 cores and has no per-item write limit, so the
+shard count cannot show its real benefit (spreading writes over items capped at ~1,000/s each)
+here; what it shows is the cost of sharding (reads of N shards) and that nothing breaks.
+"""
+from bench import env
+
+env.apply_base()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections import Counter, defaultdict  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bench import RESULTS_DIR  # noqa: E402
+from bench.stats import summarize_ms  # noqa: E402
+
+N_ENTRIES = 10_000
+ENTRIES_PER_USER = 4
+UNITS = 100
+SHARD_CONFIGS = (1, 8)
+ENTRANTS = 16
+CONSUMERS = 4
+WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem"}
+
+
+class DynamoTally:
+    """Counts DynamoDB requests and items written, per label set on the calling thread."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.calls: dict[str, Counter] = defaultdict(Counter)
+        self._clients: list[Any] = []
+
+    def attach(self) -> None:
+        from chalicelib.storage import schema
+
+        seen = set()
+        for model in schema.ALL_MODELS:
+            client = model._get_connection().connection.client
+            if id(client) not in seen:
+                seen.add(id(client))
+                client.meta.events.register("before-parameter-build.dynamodb", self._before_call)
+                self._clients.append(client)
+
+    def detach(self) -> None:
+        for client in self._clients:
+            client.meta.events.unregister("before-parameter-build.dynamodb", self._before_call)
+        self._clients.clear()
+
+    def label(self, name: str | None) -> None:
+        self.local.label = name
+        self.local.pending = Counter()
+
+    def take(self) -> Counter:
+        """What this thread did since label(); the caller files it under the outcome."""
+        pending = getattr(self.local, "pending", Counter())
+        self.local.pending = Counter()
+        return pending
+
+    def file(self, label: str, counts: Counter, entries: int = 1) -> None:
+        with self.lock:
+            self.calls[label].update(counts)
+            self.calls[label]["entries"] += entries
+
+    def _before_call(self, params: dict, model: Any, **_: Any) -> None:
+        if getattr(self.local, "label", None) is None:
+            return
+        pending = self.local.pending
+        pending["calls"] += 1
+        for table, key in _written_items(model.name, params):
+            pending["writes"] += 1
+            if table.endswith("skus") or (table.endswith("flash_counters") and "#stock#" in key):
+                pending["stock_writes"] += 1
+
+
+def _written_items(operation: str, body: dict) -> list[tuple[str, str]]:
+    if operation in WRITE_OPS:
+        return [(body.get("TableName", ""), json.dumps(body.get("Key") or body.get("Item", {})))]
+    if operation == "TransactWriteItems":
+        written = []
+        for item in body.get("TransactItems", []):
+            for kind in ("Put", "Update", "Delete"):
+                if kind in item:
+                    part = item[kind]
+                    written.append((part.get("TableName", ""), json.dumps(part.get("Key") or part.get("Item", {}))))
+        return written
+    if operation == "BatchWriteItem":
+        return [(table, "") for table, requests in body.get("RequestItems", {}).items() for _ in requests]
+    return []
+
+
+def _prepare(shards: int) -> str:
+    from chalicelib import clock
+    from chalicelib.schemas.flash_sales import CreateFlashSaleBody
+    from chalicelib.services import flash_sales
+    from chalicelib.storage import catalog
+
+    sku_id = f"surge-card-{shards}"
+    catalog.create_product(f"p-{sku_id}", name="礼品卡", category_path=["c-bench"], description=None, images=[],
+                           keywords=[], virtual=True, now=clock.now())
+    catalog.create_sku(sku_id, product_id=f"p-{sku_id}", specs={}, price_fen=10000, stock=1000)
+    now = clock.now()
+    body = CreateFlashSaleBody.model_validate({
+        "sku_id": sku_id, "price_fen": 100, "quantity": UNITS, "per_user_limit": 1, "shards": shards,
+        "starts_at": now.isoformat(), "ends_at": now.replace(year=now.year + 1).isoformat()})
+    return flash_sales.create_sale(body).sale_id
+
+
+def _consume(tally: DynamoTally, stop: threading.Event, decided_at: list[float]) -> Counter:
+    import boto3
+
+    from chalicelib import queues
+    from chalicelib.schemas.flash_sales import FlashEntryMessage
+    from chalicelib.services import flash_orders
+
+    sqs, url = boto3.client("sqs"), queues.queue_url(queues.FLASH_ENTRIES.name)
+    outcomes: Counter = Counter()
+    for _ in range(100_000):
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                       VisibilityTimeout=60).get("Messages", [])
+        if not received:
+            if stop.is_set():
+                break
+            time.sleep(0.005)
+            continue
+        tally.label("consumer")
+        outcomes.update(flash_orders.process_entries(
+            [FlashEntryMessage.model_validate_json(message["Body"]) for message in received]))
+        tally.file("consumer", tally.take(), entries=len(received))
+        tally.label(None)
+        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                        for i, m in enumerate(received)])
+        decided_at.append(time.perf_counter())
+    return outcomes
+
+
+def _surge(sale_id: str, sku_id: str, entries: int, tally: DynamoTally) -> dict[str, Any]:
+    from chalicelib.errors import AppError
+    from chalicelib.schemas.flash_sales import EntryBody
+    from chalicelib.services import flash_admission
+
+    users = max(1, entries // ENTRIES_PER_USER)
+    attempts = [n % users for n in range(entries)]
+    random.Random(11).shuffle(attempts)
+    latencies: dict[str, list[float]] = defaultdict(list)
+
+    def attempt(user: int) -> str:
+        body = EntryBody.model_validate({"sku_id": sku_id, "quantity": 1, "request_id": uuid.uuid4().hex})
+        tally.label("entry")
+        started = time.perf_counter()
+        try:
+            flash_admission.enter(f"surge-user-{user}", sale_id, body,
+                                  f"127.{user // 62500}.{user // 250 % 250}.{user % 250 + 1}")
+            outcome = "accepted"
+        except AppError as error:
+            outcome = error.code
+        latencies[outcome].append(time.perf_counter() - started)
+        tally.file(f"entry:{outcome}", tally.take())
+        tally.label(None)
+        return outcome
+
+    stop, decided_at = threading.Event(), []
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=CONSUMERS) as consumers:
+        running = [consumers.submit(_consume, tally, stop, decided_at) for _ in range(CONSUMERS)]
+        with ThreadPoolExecutor(max_workers=ENTRANTS) as entrants:
+            outcomes = Counter(entrants.map(attempt, attempts))
+        admitted_by = time.perf_counter()
+        stop.set()
+        consumer_outcomes = sum((future.result() for future in running), Counter())
+    drained_by = max(decided_at, default=admitted_by)
+    every = [sample for samples in latencies.values() for sample in samples]
+    return {"entries": entries, "users": users, "outcomes": dict(outcomes),
+            "consumer_outcomes": dict(consumer_outcomes),
+            "admission": {**summarize_ms(every), "entries_per_second": round(entries / (admitted_by - started), 1),
+                          "wall_seconds": round(admitted_by - started, 2)},
+            "admission_by_outcome": {name: summarize_ms(samples) for name, samples in latencies.items()},
+            "drain": {"seconds_from_first_entry": round(drained_by - started, 2),
+                      "tail_after_last_entry_seconds": round(max(0.0, drained_by - admitted_by), 2)}}
+
+
+def _per_entry(tally: DynamoTally) -> dict[str, dict[str, float]]:
+    costs = {}
+    for label, counts in tally.calls.items():
+        n = max(1, counts["entries"])
+        costs[label] = {"n": counts["entries"], "calls": round(counts["calls"] / n, 2),
+                        "writes": round(counts["writes"] / n, 2), "stock_writes": round(counts["stock_writes"] / n, 3)}
+    return costs
+
+
+def _check(sale_id: str, sku_id: str) -> dict[str, Any]:
+    from chalicelib.storage import flash_sales, skus
+    from chalicelib.storage.orders import OrderRecord
+
+    placed = [order for order in OrderRecord.scan() if order.flash_sale and order.flash_sale["sale_id"] == sale_id]
+    sale = flash_sales.get_sale(sale_id, consistent=True)
+    sku = skus.get_sku(sku_id, consistent=True)
+    per_user = Counter(order.user_id for order in placed)
+    return {"orders": len(placed), "most_orders_of_one_user": max(per_user.values(), default=0),
+            "stock_left_by_shard": flash_sales.read_stock_shards(sale), "sold_out_flag": sale.sold_out,
+            "sku": {"available": sku.available, "allocated": sku.allocated, "reserved": sku.reserved,
+                    "sold": sku.sold, "stock_in": sku.stock_in}}
+
+
+def run(dynamodb_endpoint: str, sqs_endpoint: str, entries: int = N_ENTRIES) -> dict[str, Any]:
+    from chalicelib import queues
+    from chalicelib.storage import schema
+
+    env.point_at(dynamodb_endpoint, "http://127.0.0.1:9", sqs_endpoint)
+    schema.create_all_tables()
+    queues.create_all_queues()
+    _quiet_logs()
+    configs = {}
+    for shards in SHARD_CONFIGS:
+        tally = DynamoTally()
+        tally.attach()
+        try:
+            sale_id, sku_id = _prepare(shards), f"surge-card-{shards}"
+            surge = _surge(sale_id, sku_id, entries, tally)
+        finally:
+            tally.detach()
+        configs[f"shards_{shards}"] = {**surge, "dynamodb_per_entry": _per_entry(tally),
+                                       "invariants": _check(sale_id, sku_id)}
+    first, last = (configs[f"shards_{n}"] for n in SHARD_CONFIGS)
+    ratios = {"admission_p50": _ratio(last["admission"]["p50_ms"], first["admission"]["p50_ms"]),
+              "admission_p99": _ratio(last["admission"]["p99_ms"], first["admission"]["p99_ms"]),
+              "entries_per_second": _ratio(last["admission"]["entries_per_second"],
+                                           first["admission"]["entries_per_second"]),
+              "drain_seconds": _ratio(last["drain"]["seconds_from_first_entry"],
+                                      first["drain"]["seconds_from_first_entry"])}
+    return {"units": UNITS, "per_user_limit": 1, "entrant_threads": ENTRANTS, "consumer_threads": CONSUMERS,
+            **configs, f"shards_{SHARD_CONFIGS[-1]}_over_{SHARD_CONFIGS[0]}": ratios}
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b else None
+
+
+def _quiet_logs() -> None:
+    import logging
+
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"## Flash-sale surge: {result['shards_1']['entries']:,} entries from {result['shards_1']['users']:,} "
+             f"users for {result['units']} units (limit 1), {result['entrant_threads']} entrant and "
+             f"{result['consumer_threads']} consumer threads", "",
+             "| | 1 shard | 8 shards | 8 / 1 |", "|---|---:|---:|---:|"]
+    one, eight = result["shards_1"], result["shards_8"]
+    ratios = result["shards_8_over_1"]
+    rows = [("admission p50 ms", one["admission"]["p50_ms"], eight["admission"]["p50_ms"], ratios["admission_p50"]),
+            ("admission p99 ms", one["admission"]["p99_ms"], eight["admission"]["p99_ms"], ratios["admission_p99"]),
+            ("entries/s", one["admission"]["entries_per_second"], eight["admission"]["entries_per_second"],
+             ratios["entries_per_second"]),
+            ("drain s (first entry -> last ticket decided)", one["drain"]["seconds_from_first_entry"],
+             eight["drain"]["seconds_from_first_entry"], ratios["drain_seconds"]),
+            ("orders (must be 100)", one["invariants"]["orders"], eight["invariants"]["orders"], "")]
+    lines += [f"| {name} | {a} | {b} | {c} |" for name, a, b, c in rows]
+    lines += ["", "DynamoDB per entry (calls / items written / stock items written):", "",
+              "| outcome | 1 shard | 8 shards |", "|---|---|---|"]
+    for label in sorted(set(one["dynamodb_per_entry"]) | set(eight["dynamodb_per_entry"])):
+        cell = lambda c: (f"{c['calls']} / {c['writes']} / {c['stock_writes']} (n={c['n']})"  # noqa: E731
+                          if c else "-")
+        lines.append(f"| {label} | {cell(one['dynamodb_per_entry'].get(label))} | "
+                     f"{cell(eight['dynamodb_per_entry'].get(label))} |")
+    lines += ["", "`consumer` rows are per message handled (won and lost tickets together)."]
+    return "\n".join(lines) + "\n"
+
+
+def write(result: dict[str, Any]) -> None:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "flash_surge.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n",
+                                                  encoding="utf-8")
+    (RESULTS_DIR / "flash_surge.md").write_text(markdown(result), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.flash_surge", description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=N_ENTRIES)
+    args = parser.parse_args(argv)
+    if args.entries < 1:
+        parser.error("--entries must be at least 1")
+    from bench.shop import SqsServer
+    from local.dynamodb_local import start_dynamodb
+
+    handle, sqs = start_dynamodb(), SqsServer()
+    try:
+        result = run(handle.endpoint, sqs.endpoint, args.entries)
+    finally:
+        sqs.stop()
+        handle.stop()
+    write(result)
+    print(markdown(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
