@@ -15,6 +15,7 @@ cases and statuses per operation are written to .local/fuzz-summary.json.
 from __future__ import annotations
 
 import itertools
+import datetime
 import json
 import os
 import random
@@ -65,7 +66,7 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 def _post(url: str, body: dict, token: str | None = None) -> dict:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = requests.post(url, json=body, headers=headers, timeout=10)
-    assert response.status_code in (200, 201), (url, response.status_code, response.text)
+    assert response.status_code in (200, 201, 202), (url, response.status_code, response.text)
     return response.json()
 
 
@@ -115,8 +116,15 @@ class World:
         after_sale = _post(f"{self.api}/v1/orders/{paid['order_id']}/after-sales",
                            {"kind": "refund", "reason": "fuzz", "lines": [{"sku_id": "sku-fuji-5", "quantity": 1}]},
                            token)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        sale = _post(f"{self.api}/v1/admin/flash-sales", {
+            "sku_id": "sku-giftcard-200", "price_fen": 100, "quantity": 50, "per_user_limit": 99, "shards": 2,
+            "starts_at": now.isoformat(), "ends_at": (now + datetime.timedelta(hours=2)).isoformat()}, self.admin_token)
+        ticket = _post(f"{self.api}/v1/flash-sales/{sale['sale_id']}/entries",
+                       {"sku_id": "sku-giftcard-200", "quantity": 1, "request_id": "fuzz-ticket-1"}, token)
         return {"order_id": [unpaid["order_id"], paid["order_id"]], "address_id": [address["address_id"]],
-                "request_id": [after_sale["request_id"]]}
+                "request_id": [after_sale["request_id"]], "sale_id": [sale["sale_id"]],
+                "ticket_id": [ticket["ticket_id"]]}
 
     def token_for(self, spec: RouteSpec) -> str | None:
         if spec.auth is None:

@@ -8,9 +8,10 @@ import app  # noqa: F401  (registers every route in ROUTES)
 from chalicelib.api.http import ROUTES, RouteSpec
 
 # The resources a user owns, by the name of their id in a path.
-OWNED_IDS = ("order_id", "address_id", "request_id")
-# Ids in user routes that name no one's resource: a catalog SKU, as a line of the caller's own cart.
-SHARED_IDS = ("sku_id",)
+OWNED_IDS = ("order_id", "address_id", "request_id", "ticket_id")
+# Ids in user routes that name no one's resource: a catalog SKU, as a line of the caller's own cart;
+# a flash sale, which everyone may enter.
+SHARED_IDS = ("sku_id", "sale_id")
 
 ADDRESS = {"name": "张三", "phone": "13800138000", "province": "上海市", "city": "上海市", "district": "徐汇区",
            "detail": "漕溪北路88号"}

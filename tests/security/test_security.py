@@ -15,6 +15,7 @@ from chalicelib.api.http import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from chalicelib.domain.auth_tokens import TokenClaims, issue_token
 from chalicelib.storage import orders
 from tests.api.helpers import admin_token, assert_envelope, call, log_in
+from tests.flash.helpers import create_sale
 from tests.security.routes import (ADDRESS, OWNED_IDS, SHARED_IDS, VALID_BODIES, admin_routes, authenticated, fill,
                                    label, path_ids, routes_with_a_body, user_routes_on_owned_ids)
 from tests.storage.order_fixtures import pay
@@ -123,8 +124,11 @@ def alices_things(client, demo_store, tokens):
     pay(orders.get_order(paid["order_id"]))
     request = call(client, "POST", f"/v1/orders/{paid['order_id']}/after-sales", VALID_BODIES["AfterSaleBody"],
                    token=token)[1]
+    sale_id = create_sale(quantity=5)
+    ticket = call(client, "POST", f"/v1/flash-sales/{sale_id}/entries",
+                  {"sku_id": "sku-giftcard-100", "quantity": 1, "request_id": uuid.uuid4().hex}, token=token)[1]
     return {"token": token, "address_id": [address["address_id"]], "order_id": [unpaid["order_id"], paid["order_id"]],
-            "request_id": [request["request_id"]]}
+            "request_id": [request["request_id"]], "ticket_id": [ticket["ticket_id"]]}
 
 
 def _alices_view(client, things) -> dict:
