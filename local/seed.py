@@ -24,7 +24,7 @@ def seed_demo_store() -> list[str]:
     from chalicelib.storage.base import ConditionFailed
 
     store = json.loads(DEMO_STORE.read_text(encoding="utf-8"))
-    created = {"categories": 0, "products": 0, "skus": 0, "stores": 0}
+    created = {"categories": 0, "products": 0, "skus": 0, "stores": 0, "flash_sales": 0}
 
     def create(kind: str, write: Callable[[], Any]) -> None:
         try:
@@ -36,9 +36,11 @@ def seed_demo_store() -> list[str]:
     _seed_stores(store.get("stores", []), create)
     paths = _seed_categories(store["categories"], create)
     low_stock = _seed_products(store["products"], paths, create)
+    sales = _seed_flash_sales(store.get("flash_sales", []), create)
     return [f"{store['store']}: created {created['categories']} categories, {created['products']} products, "
             f"{created['skus']} SKUs, {created['stores']} pickup stores (existing ones kept)",
-            f"low stock: {', '.join(low_stock) or 'none'}"]
+            f"low stock: {', '.join(low_stock) or 'none'}",
+            f"flash sales: {', '.join(sales) or 'none'}"]
 
 
 def _seed_stores(stores: list[dict[str, Any]], create: Callable) -> None:
@@ -79,3 +81,23 @@ def _seed_products(products: list[dict[str, Any]], paths: dict[str, tuple[str, .
             if sku["stock"] <= sku.get("low_stock_threshold", 0):
                 low_stock.append(f"{product['name']} {'/'.join(sku['specs'].values())} ({sku['stock']} left)")
     return low_stock
+
+
+def _seed_flash_sales(sales: list[dict[str, Any]], create: Callable) -> list[str]:
+    """Each demo flash sale starts when first seeded and runs `lasts_days`; a fixed id keeps
+    re-seeding from carving a second one."""
+    from datetime import timedelta
+
+    from chalicelib import clock
+    from chalicelib.schemas.flash_sales import CreateFlashSaleBody
+    from chalicelib.services import flash_sales
+
+    now, described = clock.now(), []
+    for sale in sales:
+        body = CreateFlashSaleBody.model_validate({
+            "sku_id": sale["sku"], "price_fen": sale["price_fen"], "quantity": sale["quantity"],
+            "per_user_limit": sale["per_user_limit"], "shards": sale.get("shards", 1), "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(days=sale.get("lasts_days", 7))).isoformat()})
+        create("flash_sales", lambda: flash_sales.create_sale(body, sale_id=sale["id"]))
+        described.append(f"{sale['id']} ({sale['quantity']} x {sale['sku']} at {sale['price_fen']} fen)")
+    return described

@@ -89,6 +89,7 @@ class OrderOut(QuoteOut):
     address: dict[str, Any] | None
     store_id: str | None
     shipment: ShipmentOut | None
+    flash_sale_id: str | None = Field(default=None, description="the flash sale this order was won in, if any")
 
 
 class OrderList(ResponseModel):

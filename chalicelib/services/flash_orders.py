@@ -146,6 +146,10 @@ def _write_orders(sale: FlashSale, assigned: list[Ticket]) -> int:
         try:
             flash_transactions.write_orders(sale.sku_id, lot)
             written += [order for _, order in lot]
+        except flash_transactions.AllocationShort:
+            log.error("flash sale: the SKU lacks allocated units for assigned tickets; the batch will "
+                      "retry and then go to the dead-letter queue", sale_id=sale.sale_id, sku_id=sale.sku_id)
+            raise
         except flash_transactions.TicketMoved:
             for one in lot:
                 try:

@@ -49,7 +49,8 @@ def forget_sale(sale_id: str | None = None) -> None:
         _sale_cache.pop(sale_id, None)
 
 
-def create_sale(body: CreateFlashSaleBody) -> AdminFlashSaleOut:
+def create_sale(body: CreateFlashSaleBody, sale_id: str | None = None) -> AdminFlashSaleOut:
+    """`sale_id` is for the demo seed (a fixed id makes seeding idempotent); the API lets it be made."""
     now = clock.now()
     if body.ends_at <= now:
         raise BadRequest("The sale would end before it starts selling", code="validation_error",
@@ -59,7 +60,7 @@ def create_sale(body: CreateFlashSaleBody) -> AdminFlashSaleOut:
         product = products.get_product(sku.product_id)
     except (skus.SkuMissing, products.ProductMissing):
         raise NotFound("No such SKU", code="sku_not_found") from None
-    sale = FlashSale(sale_id=f"fs-{uuid.uuid4().hex[:20]}", sku_id=sku.sku_id, product_id=sku.product_id,
+    sale = FlashSale(sale_id=sale_id or f"fs-{uuid.uuid4().hex[:20]}", sku_id=sku.sku_id, product_id=sku.product_id,
                      name=product.name, specs=dict(sku.specs), virtual=product.virtual, price_fen=body.price_fen,
                      original_price_fen=sku.price_fen, quantity=body.quantity, per_user_limit=body.per_user_limit,
                      starts_at=body.starts_at, ends_at=body.ends_at, shards=body.shards,

@@ -24,6 +24,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.flash_sales import STATS_SHARDS, RejectReason, SaleState, split_into_shards
 from chalicelib.storage.base import ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, table_name
 from chalicelib.storage.skus import SkuRecord
+from chalicelib.storage.transactions import failed_indexes
 
 
 class ByState(FullCopyIndex):
@@ -149,7 +150,8 @@ def to_sale(record: FlashSaleRecord) -> FlashSale:
 
 def create_sale(sale: FlashSale) -> None:
     """Carve the sale's units out of the SKU (available -> allocated) and write the sale with its
-    stock shards, in one transaction. Raises SkuShort when the SKU cannot give them."""
+    stock shards, in one transaction. Raises SkuShort when the SKU cannot give them, and
+    ConditionFailed when a sale with this id exists."""
     try:
         with TransactWrite(connection=FlashSaleRecord._get_connection().connection) as transaction:
             transaction.save(_sale_record(sale), condition=FlashSaleRecord.sale_id.does_not_exist())
@@ -161,8 +163,10 @@ def create_sale(sale: FlashSale) -> None:
                                actions=[SkuRecord.available.add(-sale.quantity), SkuRecord.allocated.add(sale.quantity)],
                                condition=(SkuRecord.available >= sale.quantity) & (SkuRecord.on_sale == True))  # noqa: E712
     except TransactWriteError as error:
-        reasons = error.cancellation_reasons or []
-        if reasons and reasons[-1] is not None and reasons[-1].code == "ConditionalCheckFailed":
+        failed = failed_indexes(error)
+        if 0 in failed:
+            raise ConditionFailed(f"sale {sale.sale_id} exists") from None
+        if failed:  # the SKU update is the last item
             raise SkuShort(sale.sku_id) from None
         raise
 

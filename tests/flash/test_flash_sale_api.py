@@ -83,7 +83,7 @@ def test_an_entry_is_queued_then_becomes_an_unpaid_order_at_the_sale_price(clien
     won = _ticket(client, token, ticket["ticket_id"])
     assert won["status"] == "won" and won["order_id"]
     status, order, _ = call(client, "GET", f"/v1/orders/{won['order_id']}", token=token)
-    assert status == 200 and order["status"] == "pending_payment"
+    assert status == 200 and order["status"] == "pending_payment" and order["flash_sale_id"] == sale["sale_id"]
     assert (order["payable_fen"], order["delivery_method"], order["lines"][0]["price_fen"]) == (5000, "none", 5000)
     deadline = datetime.fromisoformat(order["pay_deadline"]) - datetime.fromisoformat(order["created_at"])
     assert timedelta(minutes=4) < deadline <= timedelta(minutes=5)  # FLASH_PAY_TIMEOUT_MINUTES, not 15
@@ -225,7 +225,8 @@ def test_the_buyers_list_shows_running_and_upcoming_sales_without_a_token(client
     status, page, _ = call(client, "GET", "/v1/flash-sales")
     assert status == 200
     by_id = {sale["sale_id"]: sale for sale in page["items"]}
-    assert set(by_id) == {running["sale_id"], upcoming["sale_id"]}
+    assert {running["sale_id"], upcoming["sale_id"]} <= set(by_id) and ended["sale_id"] not in by_id
+    assert by_id["fs-demo-cherry"]["status"] == "active"  # the demo store's own sale
     assert by_id[running["sale_id"]]["status"] == "active" and by_id[running["sale_id"]]["remaining"] == 3
     assert by_id[upcoming["sale_id"]]["status"] == "upcoming"
 
