@@ -79,6 +79,12 @@ def _decide(ticket: Ticket, view: _SaleView | None) -> str:
     try:
         shard = _take_units(ticket, view, order_id)
     except flash_transactions.TicketMoved:
+        # Another delivery took it, or this very assignment committed and only its answer was
+        # lost (the SDK's retry then fails the condition): either way, finish what is there.
+        current = flash_tickets.get_ticket(ticket.ticket_id)
+        if current is not None and current.status == TicketStatus.ASSIGNED.value:
+            view.assigned.append(current)
+            return "resumed"
         return "done_before"
     if shard is not None:
         view.assigned.append(_assigned(ticket, shard, order_id))
