@@ -264,3 +264,27 @@ def test_changing_a_started_sale_allows_only_its_end(client, admin):
     later = (clock.now() + timedelta(hours=2)).isoformat()
     status, changed, _ = call(client, "PATCH", path, {"ends_at": later}, token=admin)
     assert status == 200 and datetime.fromisoformat(changed["ends_at"]) == datetime.fromisoformat(later).replace(microsecond=0)
+
+
+def test_a_payment_after_a_flash_order_closed_is_refunded_not_revived(client, admin, monkeypatch):
+    from chalicelib.services import payments
+    from chalicelib.storage import payments as payment_store
+    from chalicelib.wechat.pay_types import Transaction
+    from tests.conftest import TEST_ENV, reset_process_caches
+
+    monkeypatch.setenv("WECHAT_PAY_MCH_ID", "1900000109")
+    reset_process_caches()
+    sale = _create(client, admin, quantity=1)
+    token, _ = log_in(client, "flash_late-payer-1")
+    ticket = _enter(client, token, sale["sale_id"])[1]
+    drain_entries()
+    order = orders.get_order(_ticket(client, token, ticket["ticket_id"])["order_id"])
+    with clock.frozen_at(order.pay_deadline + timedelta(seconds=1)):
+        assert order_lifecycle.close_if_overdue(order.order_id) == "closed"
+    late = Transaction(out_trade_no=order.out_trade_no, transaction_id="4200000000000777", trade_state="SUCCESS",
+                       amount_total_fen=order.payable_fen, payer_openid="o", appid=TEST_ENV["WECHAT_APPID"],
+                       mchid="1900000109", success_time=clock.now())
+    assert payments.apply_transaction(late, "v3") == "refunding"
+    assert orders.get_order(order.order_id).status == "cancelled"
+    assert [refund.amount_fen for refund in payment_store.refunds_of_order(order.order_id)] == [order.payable_fen]
+    assert counters(GIFT)["sold"] == 0 and _admin_sale(client, admin, sale["sale_id"])["remaining"] == 1

@@ -121,3 +121,12 @@ def test_the_consumer_run_twice_on_one_batch_makes_no_extra_order(gift_card):
     assert OrderRecord.count() == 5
     assert counters("card-100")["reserved"] == 5 and counters("card-100")["allocated"] == 0
     assert Counter(t.status for t in FlashTicketRecord.scan()) == {"won": 5, "lost": 3}
+
+
+def test_twenty_simultaneous_requests_of_one_user_get_exactly_the_burst_of_five(dynamodb_local):
+    from chalicelib.domain.rate_limits import FLASH_ENTRY_PER_USER
+    from chalicelib.storage import rate_limits
+
+    with clock.frozen_at(clock.now()):
+        allowed = race(20, lambda n: rate_limits.take_token(FLASH_ENTRY_PER_USER, "user-1", clock.now()))
+    assert allowed.count(True) == 5
