@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test fuzz tables bench package install clean
+.PHONY: run test fuzz tables bench hammer package install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ fuzz: $(STAMP)
 tables: $(STAMP)
 	$(PY) -m local.provision
 
-## make bench: cold start; DynamoDB calls, capacity and latency per request (login, cart, products, preview, order) beside the engine floor; writes bench/results/
+## make hammer: on the running stack (make run, in another terminal), a flash sale hammered by 200 buyers; HAMMER_ARGS for more
+hammer: $(STAMP)
+	$(PY) -m local.flash_hammer $(HAMMER_ARGS)
+
+## make bench: cold start; DynamoDB calls, capacity and latency per request (login, cart, products, preview, order) beside the engine floor; flash-sale surge; writes bench/results/
 bench: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
 	$(PY) -m bench

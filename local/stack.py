@@ -223,6 +223,13 @@ class LocalStack:
             f"  curl -s -X POST {self.wechat_sim_url}/__sim/pay/request-payment {JSON} -d \"$PARAMS\"",
             "  # unpaid orders close at their deadline (PAY_TIMEOUT_MINUTES); or cancel one:",
             f"  curl -s -X POST {api}/v1/orders/<order_id>/cancel {AUTH}",
+            "  # a flash sale (秒杀): enter it, then watch the ticket turn into an unpaid order",
+            f"  curl -s {api}/v1/flash-sales",
+            f"  curl -s -X POST {api}/v1/flash-sales/fs-demo-cherry/entries {AUTH} {JSON} "
+            f"-d '{{\"sku_id\":\"sku-cherry-1kg\",\"quantity\":1,\"request_id\":\"demo-flash-0001\","
+            f"\"delivery_method\":\"pickup\",\"store_id\":\"store-xuhui\"}}'",
+            f"  curl -s {api}/v1/flash-sales/tickets/<ticket_id> {AUTH}",
+            "  # hammer a new sale with 200 buyers and check it sells exactly its units: make hammer",
             f"  curl -s -X POST {api}/v1/admin/auth/login -H 'Content-Type: application/json' -d {admin_body}",
             "", "Ctrl-C stops everything.", "",
         ]

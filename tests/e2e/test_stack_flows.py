@@ -145,3 +145,14 @@ def test_pay_through_the_simulator_then_ship_and_confirm_over_http(stack):
     assert [p["amount_fen"] for p in view["payments"]] == [order["payable_fen"]]
     status, done = http("POST", f"{api}/v1/orders/{order['order_id']}/confirm-receipt", token=token)
     assert status == 200 and done["status"] == "completed"
+
+
+def test_a_flash_sale_hammered_over_http_drains_to_exactly_its_units(stack):
+    from local.flash_hammer import hammer
+
+    result = hammer(stack.api_url, users=40, entries_per_user=3, units=10, shards=4, threads=8,
+                    sku="sku-giftcard-200", admin_username=stack.env["ADMIN_USERNAME"],
+                    admin_password=stack.env["ADMIN_PASSWORD"])
+    assert result["ok"], result
+    assert result["orders"] == 10 and result["remaining"] == 0 and result["tickets"]["still_queued"] == 0
+    assert result["most_won_by_one_buyer"] == 1
