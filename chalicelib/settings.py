@@ -61,6 +61,8 @@ class Settings:
     admin_password: str = field(repr=False)
     pay_timeout_minutes: float
     flash_pay_timeout_minutes: float
+    flash_ip_burst: int
+    flash_ip_per_second: float
     auto_confirm_days: float
     cors_allow_origins: tuple[str, ...]
     wechat_http_timeout_seconds: float
@@ -123,6 +125,10 @@ def load_settings() -> Settings:
         pay_timeout_minutes=_number("PAY_TIMEOUT_MINUTES", 15),
         # Flash-sale orders hold a scarce unit: a shorter wait gives it to the next buyer sooner.
         flash_pay_timeout_minutes=_number("FLASH_PAY_TIMEOUT_MINUTES", 5),
+        # Flash-sale entries per source IP: many buyers share a carrier's or office's NAT, so ten
+        # users' worth. The local stage raises it: there every request comes from 127.0.0.1.
+        flash_ip_burst=int(_number("FLASH_IP_BURST", 50, minimum=1)),
+        flash_ip_per_second=_number("FLASH_IP_PER_SECOND", 20, minimum=0.001),
         auto_confirm_days=_number("AUTO_CONFIRM_DAYS", 10),
         cors_allow_origins=origins,
         wechat_http_timeout_seconds=_number("WECHAT_HTTP_TIMEOUT_SECONDS", 5),

@@ -6,7 +6,7 @@
 It logs in as the merchant and creates a sale (`--units` of a virtual SKU, one per user), logs
 in `--users` buyers through the WeChat simulator, and fires `--entries-per-user` entries each
 from `--threads` threads, every buyer's entries at once. Like a well-behaved mini-program it
-waits out a 429's Retry-After (all entries come from one address, so the per-IP limit bites).
+waits out a 429's Retry-After (each buyer fires its entries at once; the per-user burst is 5).
 Then it waits for the worker to drain the queue and reads every ticket and the merchant's view.
 
 It exits 0 when exactly min(units, accepted tickets) orders were made, no buyer won twice,

@@ -34,9 +34,12 @@ class RateLimit:
 
 # API.md: one user, a burst of 5 entries or a steady 2 per second.
 FLASH_ENTRY_PER_USER = RateLimit("flash-user", burst=5, per_second=2)
-# Per source IP: many buyers share one address behind a carrier's or an office's NAT, so this is
-# ten users' worth; it stops one machine cycling through stolen or fake accounts.
-FLASH_ENTRY_PER_IP = RateLimit("flash-ip", burst=50, per_second=20)
+
+
+def flash_entry_per_ip(burst: int, per_second: float) -> RateLimit:
+    """Per source IP (settings FLASH_IP_BURST / FLASH_IP_PER_SECOND, default 50 / 20): it stops one
+    machine cycling through stolen or fake accounts, while buyers behind one NAT still get in."""
+    return RateLimit("flash-ip", burst=burst, per_second=per_second)
 
 
 def allows(tat_ms: int | None, now_ms: int, limit: RateLimit) -> bool:

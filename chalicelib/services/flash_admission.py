@@ -15,12 +15,13 @@ from typing import Any
 from chalicelib import clock, queues
 from chalicelib.domain import pricing
 from chalicelib.domain.flash_sales import STATS_SHARDS, RejectReason, SalePhase, TicketStatus, phase, ticket_id_for
-from chalicelib.domain.rate_limits import FLASH_ENTRY_PER_IP, FLASH_ENTRY_PER_USER
+from chalicelib.domain.rate_limits import FLASH_ENTRY_PER_USER, flash_entry_per_ip
 from chalicelib.errors import AppError, BadRequest, Conflict, NotFound, RateLimited, UpstreamError
 from chalicelib.log import get_logger
 from chalicelib.schemas.flash_sales import EntryBody, FlashEntryMessage
 from chalicelib.services import checkout
 from chalicelib.services.flash_sales import cached_sale
+from chalicelib.settings import get_settings
 from chalicelib.storage import addresses, flash_sales, flash_tickets, rate_limits
 from chalicelib.storage.flash_sales import FlashSale
 from chalicelib.storage.flash_tickets import Ticket
@@ -87,8 +88,9 @@ def _check_open(sale: FlashSale, body: EntryBody) -> None:
 
 
 def _check_rate(user_id: str, client_ip: str) -> None:
-    now = clock.now()
-    for limit, key in ((FLASH_ENTRY_PER_USER, user_id), (FLASH_ENTRY_PER_IP, client_ip)):
+    now, settings = clock.now(), get_settings()
+    per_ip = flash_entry_per_ip(settings.flash_ip_burst, settings.flash_ip_per_second)
+    for limit, key in ((FLASH_ENTRY_PER_USER, user_id), (per_ip, client_ip)):
         if not rate_limits.take_token(limit, key, now):
             raise _Refused(RejectReason.RATE_LIMITED,
                            RateLimited("Too many entries; wait a moment", retry_after_seconds=limit.retry_after_seconds))

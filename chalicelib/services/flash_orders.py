@@ -43,9 +43,11 @@ class _SaleView:
 def process_entries(messages: list[FlashEntryMessage]) -> dict[str, int]:
     """Handle one batch; returns how many tickets were assigned, lost or seen before."""
     outcomes: Counter[str] = Counter()
-    tickets = flash_tickets.get_tickets([message.ticket_id for message in messages])
+    unique = list({message.ticket_id: message for message in messages}.values())  # a replay re-sends its message
+    outcomes["duplicate_message"] = len(messages) - len(unique)
+    tickets = flash_tickets.get_tickets([message.ticket_id for message in unique])
     views: dict[str, _SaleView | None] = {}
-    for message in messages:
+    for message in unique:
         ticket = tickets.get(message.ticket_id)
         if ticket is None:  # withdrawn because it could not be queued; the client was told to retry
             outcomes["missing"] += 1
@@ -56,7 +58,7 @@ def process_entries(messages: list[FlashEntryMessage]) -> dict[str, int]:
     for view in views.values():
         if view is not None and view.assigned:
             outcomes["won"] += _write_orders(view.sale, view.assigned)
-    return dict(outcomes)
+    return {name: count for name, count in outcomes.items() if count}
 
 
 def _view(sale_id: str) -> _SaleView | None:

@@ -288,3 +288,27 @@ def test_a_payment_after_a_flash_order_closed_is_refunded_not_revived(client, ad
     assert orders.get_order(order.order_id).status == "cancelled"
     assert [refund.amount_fen for refund in payment_store.refunds_of_order(order.order_id)] == [order.payable_fen]
     assert counters(GIFT)["sold"] == 0 and _admin_sale(client, admin, sale["sale_id"])["remaining"] == 1
+
+
+def test_a_batch_holding_one_ticket_twice_makes_one_order(client, admin):
+    from chalicelib.schemas.flash_sales import FlashEntryMessage
+    from chalicelib.services import flash_orders
+
+    sale = _create(client, admin)
+    token, _ = log_in(client, "flash_twice-1")
+    ticket = _enter(client, token, sale["sale_id"])[1]
+    message = FlashEntryMessage(ticket_id=ticket["ticket_id"], sale_id=sale["sale_id"])
+    assert flash_orders.process_entries([message, message]) == {"duplicate_message": 1, "assigned": 1, "won": 1}
+    assert len(list(orders.OrderRecord.scan())) == 1
+
+
+def test_many_users_from_one_address_meet_the_per_ip_limit(client, admin, monkeypatch):
+    from tests.conftest import reset_process_caches
+
+    monkeypatch.setenv("FLASH_IP_BURST", "2")
+    reset_process_caches()
+    sale = _create(client, admin, quantity=10)
+    tokens = [log_in(client, f"flashnat{n}-1")[0] for n in range(3)]
+    with clock.frozen_at(clock.now()):
+        answers = [_enter(client, token, sale["sale_id"])[0] for token in tokens]
+    assert answers == [202, 202, 429]
