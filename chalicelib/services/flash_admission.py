@@ -51,7 +51,8 @@ def _admit(sale: FlashSale, ticket_id: str, user_id: str, body: EntryBody, clien
     if body.sku_id != sale.sku_id:
         raise _Refused(RejectReason.SKU_NOT_ON_SALE, NotFound("This SKU is not in this flash sale",
                                                               code="sku_not_on_sale"))
-    existing = flash_tickets.get_ticket(ticket_id)
+    # Half a read unit: a replay racing its first request is caught by accept_ticket's condition.
+    existing = flash_tickets.get_ticket(ticket_id, consistent=False)
     if existing is not None:
         return _replayed(existing)
     _check_open(sale, body)

@@ -87,9 +87,9 @@ def to_ticket(record: FlashTicketRecord) -> Ticket:
                   decided_at=record.decided_at, lost_reason=record.lost_reason)
 
 
-def get_ticket(ticket_id: str) -> Ticket | None:
+def get_ticket(ticket_id: str, consistent: bool = True) -> Ticket | None:
     try:
-        return to_ticket(FlashTicketRecord.get(ticket_id, consistent_read=True))
+        return to_ticket(FlashTicketRecord.get(ticket_id, consistent_read=consistent))
     except FlashTicketRecord.DoesNotExist:
         return None
 
