@@ -89,10 +89,11 @@ def write_orders(sku_id: str, placed: list[tuple[Ticket, Order]]) -> None:
                                condition=SkuRecord.allocated >= units)
     except TransactWriteError as error:
         failed = failed_indexes(error)
-        if 2 * len(placed) in failed:  # the SKU update comes after the puts and the ticket updates
-            raise AllocationShort(sku_id) from None
-        if failed:
+        sku_index = 2 * len(placed)  # the SKU update comes after the puts and the ticket updates
+        if any(index < sku_index for index in failed):  # some were written before (and moved their units)
             raise TicketMoved() from None
+        if sku_index in failed:
+            raise AllocationShort(sku_id) from None
         raise
 
 
