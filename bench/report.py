@@ -34,6 +34,11 @@ def write(results: dict[str, Any]) -> list[Path]:
         _write_atomically(path, json.dumps({"meta": results["meta"], name: results[name]}, indent=2,
                                            ensure_ascii=False) + "\n")
         paths.append(path)
+    if "flash_surge" in results:
+        from bench import flash_surge
+
+        flash_surge.write_markdown(results["flash_surge"])
+        paths.append(RESULTS_DIR / "flash_surge.md")
     readme = RESULTS_DIR / "README.md"
     _write_atomically(readme, markdown(results))
     return paths + [readme]

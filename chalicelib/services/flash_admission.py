@@ -10,6 +10,7 @@ nothing here touches the stock, which only the consumer moves (services/flash_or
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 from typing import Any
 
 from chalicelib import clock, queues
@@ -27,6 +28,9 @@ from chalicelib.storage.flash_sales import FlashSale
 from chalicelib.storage.flash_tickets import Ticket
 
 log = get_logger(__name__)
+
+# A healthy consumer decides a ticket within seconds; one still queued after this lost its message.
+RESEND_AFTER = timedelta(seconds=10)
 
 def enter(user_id: str, sale_id: str, body: EntryBody, client_ip: str) -> Ticket:
     """Accept the entry (202 with its ticket) or refuse it with the reason, counted for the merchant."""
@@ -91,8 +95,8 @@ def _check_open(sale: FlashSale, body: EntryBody) -> None:
 def _check_rate(user_id: str, client_ip: str) -> None:
     now, settings = clock.now(), get_settings()
     per_ip = flash_entry_per_ip(settings.flash_ip_burst, settings.flash_ip_per_second)
-    for limit, key in ((FLASH_ENTRY_PER_USER, user_id), (per_ip, client_ip)):
-        if not rate_limits.take_token(limit, key, now):
+    for limit, key, expect_idle in ((FLASH_ENTRY_PER_USER, user_id, True), (per_ip, client_ip, False)):
+        if not rate_limits.take_token(limit, key, now, expect_idle=expect_idle):
             raise _Refused(RejectReason.RATE_LIMITED,
                            RateLimited("Too many entries; wait a moment", retry_after_seconds=limit.retry_after_seconds))
 
@@ -120,9 +124,12 @@ def _delivery(user_id: str, sale: FlashSale, body: EntryBody) -> tuple[str, dict
 
 
 def _replayed(ticket: Ticket) -> Ticket:
-    """A repeated request_id: the same ticket. Its message is sent again while it waits (the
-    first send may be what failed); the consumer takes a ticket once however often it hears of it."""
-    if ticket.status == TicketStatus.QUEUED.value:
+    """A repeated request_id: the same ticket. A ticket still waiting RESEND_AFTER after it was
+    accepted has its message sent again (the first send may be what failed), at most at the
+    user's entry rate; the consumer takes a ticket once however often it hears of it."""
+    waiting = clock.now() - ticket.created_at
+    if (ticket.status == TicketStatus.QUEUED.value and waiting >= RESEND_AFTER
+            and rate_limits.take_token(FLASH_ENTRY_PER_USER, ticket.user_id, clock.now())):
         _send(ticket)
     _count_reject(ticket.sale_id, RejectReason.DUPLICATE_REQUEST)
     return ticket

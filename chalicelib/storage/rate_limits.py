@@ -27,21 +27,23 @@ class RateLimitRecord(Model):
     expires_at = TTLAttribute()
 
 
-def take_token(limit: RateLimit, key: str, now: datetime) -> bool:
-    """Whether one more request of `key` is allowed now (and if so, count it)."""
+def take_token(limit: RateLimit, key: str, now: datetime, expect_idle: bool = False) -> bool:
+    """Whether one more request of `key` is allowed now (and if so, count it).
+
+    `expect_idle` tries the idle case first: right for a bucket most requests find idle (a
+    user's first entry), saving a write; a busy bucket (an IP behind a NAT) tries in-use first.
+    """
     now_ms = int(now.timestamp() * 1000)
     bucket, tat = f"{limit.name}:{key}", RateLimitRecord.tat_ms
     expires = now + timedelta(seconds=IDLE_EXPIRY_SECONDS)
-    in_use = (tat >= now_ms) & (tat <= now_ms + limit.tolerance_ms)
-    idle = RateLimitRecord.bucket.does_not_exist() | (tat < now_ms)
     # In use (TAT ahead of now) with room left: move TAT on by one interval. Idle or new: restart
-    # from now. A request losing the restart to a concurrent one re-checks it as in use.
-    for actions, condition in ((_moved(limit.interval_ms, expires), in_use),
-                               ([tat.set(now_ms + limit.interval_ms), RateLimitRecord.expires_at.set(expires)], idle),
-                               (_moved(limit.interval_ms, expires), in_use)):
-        if _update(bucket, actions, condition):
-            return True
-    return False
+    # from now. Losing one case to a concurrent request makes the other one true: try it, then
+    # the first again (bounded: three conditional writes at most).
+    in_use = (_moved(limit.interval_ms, expires), (tat >= now_ms) & (tat <= now_ms + limit.tolerance_ms))
+    idle = ([tat.set(now_ms + limit.interval_ms), RateLimitRecord.expires_at.set(expires)],
+            RateLimitRecord.bucket.does_not_exist() | (tat < now_ms))
+    first, second = (idle, in_use) if expect_idle else (in_use, idle)
+    return any(_update(bucket, actions, condition) for actions, condition in (first, second, first))
 
 
 def _moved(interval_ms: int, expires: datetime) -> list:

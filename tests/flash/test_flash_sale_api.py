@@ -312,3 +312,23 @@ def test_many_users_from_one_address_meet_the_per_ip_limit(client, admin, monkey
     with clock.frozen_at(clock.now()):
         answers = [_enter(client, token, sale["sale_id"])[0] for token in tokens]
     assert answers == [202, 202, 429]
+
+
+def test_a_ticket_whose_message_was_lost_is_queued_again_by_a_later_replay(client, admin):
+    import boto3
+
+    from chalicelib import queues
+
+    sale = _create(client, admin)
+    token, _ = log_in(client, "flash_lostmsg-1")
+    ticket = _enter(client, token, sale["sale_id"], request_id="lost-message-1")[1]
+    sqs, url = boto3.client("sqs"), queues.queue_url(queues.FLASH_ENTRIES.name)
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])  # lost on the way
+    assert _enter(client, token, sale["sale_id"], request_id="lost-message-1")[0] == 202
+    assert drain_entries() == {}  # a replay right away sends nothing: the first message may be on its way
+    with clock.frozen_at(clock.now() + timedelta(seconds=11)):
+        assert _enter(client, token, sale["sale_id"], request_id="lost-message-1")[1]["ticket_id"] == \
+            ticket["ticket_id"]
+    assert drain_entries() == {"assigned": 1, "won": 1}
+    assert _ticket(client, token, ticket["ticket_id"])["status"] == "won"
