@@ -83,3 +83,14 @@ class UpstreamError(AppError):
     status = 502
     code = "wechat_unavailable"
     message = "WeChat did not answer as expected; try again"
+
+
+class ServiceUnavailable(AppError):
+    """A service of ours (a queue, the database) could not take the request now; retry."""
+    status = 503
+    code = "service_unavailable"
+    message = "Temporarily unavailable; try again"
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 1, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(max(1, int(retry_after_seconds))))

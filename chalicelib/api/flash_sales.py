@@ -26,7 +26,7 @@ def list_sales(request: ApiRequest) -> FlashSaleList:
 
 
 @api.route("POST", "/v1/flash-sales/{sale_id}/entries", body=EntryBody, response=TicketOut, status=202,
-           errors=(404, 409, 429, 502),
+           errors=(404, 409, 429, 503),
            summary="Enter a flash sale: 202 with a queued ticket (a repeated request_id: the same ticket); "
                    "409 sold_out / not_started / ended / limit_exceeded; 429 over 5 at once or 2 per second")
 def enter(request: ApiRequest) -> TicketOut:

@@ -15,7 +15,8 @@ api = ApiBlueprint(__name__, tag="meta")
 
 _STATUS_TEXT = {400: "Bad input", 401: "Not logged in, or the token is invalid", 403: "Wrong role",
                 404: "Not found", 409: "State or stock conflict", 413: "Body larger than 1 MiB",
-                429: "Rate limited (see Retry-After)", 502: "WeChat failed"}
+                429: "Rate limited (see Retry-After)", 502: "WeChat failed",
+                503: "Temporarily unavailable; retry (see Retry-After)"}
 _REF = "#/components/schemas/{model}"
 
 

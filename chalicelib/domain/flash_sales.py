@@ -17,11 +17,16 @@ MAX_PER_USER_LIMIT = 99
 # Counters of tickets entered and of rejects: admission writes one per request, at surge rate,
 # so they are spread over this many items whatever the stock's shard count (docs/decisions.md).
 STATS_SHARDS = 16
+# Tickets still undecided this long after they were accepted have their message sent again by
+# a sweep (their message was lost, or dead-lettered); a healthy queue decides one in seconds.
+STALE_TICKET_AFTER_SECONDS = 180
 
 
 class SaleState(str, Enum):
-    """Stored: `active` until the sale is settled (its unsold units went back to the SKU)."""
+    """Stored: `active` while it may sell; `ending` while its unsold units go back to the SKU
+    (shard by shard; the sweep finishes an interrupted end); `ended` once they all have."""
     ACTIVE = "active"
+    ENDING = "ending"
     ENDED = "ended"
 
 

@@ -62,7 +62,7 @@ class UpdateFlashSaleBody(_Window):
 
 
 class AdminSaleListQuery(QueryModel):
-    state: Literal["active", "ended"] = "active"
+    state: Literal["active", "ending", "ended"] = "active"
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=2048)
 

@@ -1,11 +1,13 @@
-"""Entering a flash sale: the cheap refusals first, then one ticket per accepted entry, queued.
+"""Entering a flash sale: rate limits and cheap refusals first, then one ticket per accepted entry, queued.
 
-The surge lands here, so the path is ordered by cost. Refusals that need no write come first,
-from the sale as this warm instance last read it (once a second): unknown sale or SKU, outside
-the window, over the per-user limit, sold out. Only then the per-user and per-IP rate limits
-(a conditional write each) and the user's units (a read). An accepted entry is one
-TransactWrite (the ticket + the user's units, conditioned on the limit) and one SQS message;
-nothing here touches the stock, which only the consumer moves (services/flash_orders.py).
+The surge lands here, so the path is ordered by cost. The per-user and per-IP rate limits come
+first (a conditional write each; API.md wants every request counted, and they are what stops a
+hammering client). Then refusals that need no write, from the sale as this warm instance last
+read it (once a second): SKU not in the sale, a repeated request_id (one read of the ticket,
+whose id is derived from it), outside the window, over the per-user limit, sold out. Then the
+user's units (a read). An accepted entry is one TransactWrite (the ticket + the user's units,
+conditioned on the limit) and one SQS message; nothing here touches the stock, which only the
+consumer moves (services/flash_orders.py).
 """
 from __future__ import annotations
 
@@ -13,14 +15,14 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from chalicelib import clock, queues
+from chalicelib import clock
 from chalicelib.domain import pricing
 from chalicelib.domain.flash_sales import STATS_SHARDS, RejectReason, SalePhase, TicketStatus, phase, ticket_id_for
 from chalicelib.domain.rate_limits import FLASH_ENTRY_PER_USER, flash_entry_per_ip
-from chalicelib.errors import AppError, BadRequest, Conflict, NotFound, RateLimited, UpstreamError
+from chalicelib.errors import AppError, BadRequest, Conflict, NotFound, RateLimited, ServiceUnavailable
 from chalicelib.log import get_logger
-from chalicelib.schemas.flash_sales import EntryBody, FlashEntryMessage
-from chalicelib.services import checkout
+from chalicelib.schemas.flash_sales import EntryBody
+from chalicelib.services import checkout, flash_orders
 from chalicelib.services.flash_sales import cached_sale
 from chalicelib.settings import get_settings
 from chalicelib.storage import addresses, flash_sales, flash_tickets, rate_limits
@@ -52,6 +54,7 @@ class _Refused(Exception):
 
 
 def _admit(sale: FlashSale, ticket_id: str, user_id: str, body: EntryBody, client_ip: str) -> Ticket:
+    _check_rate(user_id, client_ip)  # every entry request counts, whatever its answer (API.md)
     if body.sku_id != sale.sku_id:
         raise _Refused(RejectReason.SKU_NOT_ON_SALE, NotFound("This SKU is not in this flash sale",
                                                               code="sku_not_on_sale"))
@@ -60,7 +63,6 @@ def _admit(sale: FlashSale, ticket_id: str, user_id: str, body: EntryBody, clien
     if existing is not None:
         return _replayed(existing)
     _check_open(sale, body)
-    _check_rate(user_id, client_ip)
     if flash_tickets.units_held(sale.sale_id, user_id) + body.quantity > sale.per_user_limit:
         raise _Refused(RejectReason.LIMIT_EXCEEDED, _limit_error(sale))
     method, address, store_id = _delivery(user_id, sale, body)
@@ -70,7 +72,7 @@ def _admit(sale: FlashSale, ticket_id: str, user_id: str, body: EntryBody, clien
     try:
         flash_tickets.accept_ticket(ticket, sale.per_user_limit)
     except flash_tickets.TicketExists:  # the same request, racing itself
-        return _replayed(flash_tickets.get_ticket(ticket_id))
+        return _replayed_or_busy(ticket_id)
     except flash_tickets.LimitReached:  # another request of this user won the race
         raise _Refused(RejectReason.LIMIT_EXCEEDED, _limit_error(sale)) from None
     _queue(ticket)
@@ -124,34 +126,35 @@ def _delivery(user_id: str, sale: FlashSale, body: EntryBody) -> tuple[str, dict
 
 
 def _replayed(ticket: Ticket) -> Ticket:
-    """A repeated request_id: the same ticket. A ticket still waiting RESEND_AFTER after it was
-    accepted has its message sent again (the first send may be what failed), at most at the
-    user's entry rate; the consumer takes a ticket once however often it hears of it."""
-    waiting = clock.now() - ticket.created_at
-    if (ticket.status == TicketStatus.QUEUED.value and waiting >= RESEND_AFTER
-            and rate_limits.take_token(FLASH_ENTRY_PER_USER, ticket.user_id, clock.now())):
-        _send(ticket)
+    """A repeated request_id: the same ticket. A ticket still queued RESEND_AFTER after it was
+    accepted has its message sent again (the first send may be what failed; the request paid a
+    rate-limit token like any); the consumer takes a ticket once however often it hears of it."""
+    if ticket.status == TicketStatus.QUEUED.value and clock.now() - ticket.created_at >= RESEND_AFTER:
+        flash_orders.queue_entry(ticket)
     _count_reject(ticket.sale_id, RejectReason.DUPLICATE_REQUEST)
     return ticket
+
+
+def _replayed_or_busy(ticket_id: str) -> Ticket:
+    """The ticket existed a moment ago; it may have been withdrawn since (its send failed)."""
+    current = flash_tickets.get_ticket(ticket_id)
+    if current is None:
+        raise Conflict("This request_id is being handled by another request; try again", code="entry_in_progress")
+    return _replayed(current)
 
 
 def _queue(ticket: Ticket) -> None:
     """Send the entry; if SQS refuses, withdraw the ticket so the user may simply retry."""
     try:
-        _send(ticket)
+        flash_orders.queue_entry(ticket)
     except Exception:  # noqa: BLE001 - any failure to queue means the entry was not accepted
         log.exception("could not queue a flash-sale entry; withdrawing its ticket", sale_id=ticket.sale_id)
         try:
             flash_tickets.withdraw_ticket(ticket)
         except Exception:  # noqa: BLE001 - a repeat of the request re-sends the still-queued ticket
             log.exception("could not withdraw the ticket; a repeat of the request queues it", sale_id=ticket.sale_id)
-        raise UpstreamError("The entry could not be queued; try again with the same request_id",
-                            code="queue_unavailable") from None
-
-
-def _send(ticket: Ticket) -> None:
-    queues.send_message(queues.FLASH_ENTRIES, FlashEntryMessage(ticket_id=ticket.ticket_id,
-                                                         sale_id=ticket.sale_id).model_dump())
+        raise ServiceUnavailable("The entry could not be queued; try again with the same request_id",
+                                 code="queue_unavailable") from None
 
 
 def _count_entered(sale: FlashSale) -> None:

@@ -14,9 +14,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
-from chalicelib import clock
+from chalicelib import clock, queues
 from chalicelib.domain import pricing
-from chalicelib.domain.flash_sales import SaleState, TicketStatus, order_id_for_ticket, shard_order
+from chalicelib.domain.flash_sales import (STALE_TICKET_AFTER_SECONDS, SaleState, TicketStatus, order_id_for_ticket,
+                                           shard_order)
 from chalicelib.log import get_logger
 from chalicelib.schemas.flash_sales import FlashEntryMessage
 from chalicelib.services import order_lifecycle
@@ -38,6 +39,32 @@ class _SaleView:
     sale: FlashSale
     shards: list[int]
     assigned: list[Ticket] = field(default_factory=list)
+
+
+def queue_entry(ticket: Ticket) -> None:
+    """Send the ticket's message to the flash-entries queue (the ticket is the whole state)."""
+    queues.send_message(queues.FLASH_ENTRIES, FlashEntryMessage(ticket_id=ticket.ticket_id,
+                                                                sale_id=ticket.sale_id).model_dump())
+
+
+def resend_stale_tickets(limit_per_bucket: int = 50) -> dict[str, int]:
+    """The safety net behind the queue: a ticket still undecided STALE_TICKET_AFTER_SECONDS after
+    it was accepted lost its message (never sent, or dead-lettered after failing): send it
+    again. A queued ticket of a sale that no longer sells is lost right here."""
+    cutoff = clock.now() - timedelta(seconds=STALE_TICKET_AFTER_SECONDS)
+    stale = flash_tickets.get_tickets(flash_tickets.waiting_ticket_ids(cutoff, limit_per_bucket))
+    sales: dict[str, FlashSale | None] = {}
+    outcomes: Counter[str] = Counter()
+    for ticket in stale.values():
+        if ticket.sale_id not in sales:
+            sales[ticket.sale_id] = flash_sales.get_sale(ticket.sale_id, consistent=True)
+        sale = sales[ticket.sale_id]
+        if ticket.status == TicketStatus.QUEUED.value and (sale is None or sale.state != SaleState.ACTIVE.value):
+            outcomes[_lose(ticket, "ended")] += 1
+        elif ticket.status in (TicketStatus.QUEUED.value, TicketStatus.ASSIGNED.value):
+            queue_entry(ticket)
+            outcomes["resent"] += 1
+    return dict(outcomes)
 
 
 def process_entries(messages: list[FlashEntryMessage]) -> dict[str, int]:

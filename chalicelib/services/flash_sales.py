@@ -88,7 +88,7 @@ def update_sale(sale_id: str, body: UpdateFlashSaleBody) -> AdminFlashSaleOut:
                          details=[{"field": "ends_at", "message": "must be after starts_at and now"}])
     before_start = bool(set(changes) - {"ends_at"})
     try:
-        flash_sales.update_sale(sale_id, changes, not_started_before=now if before_start else None)
+        flash_sales.update_sale(sale_id, changes, now=now, before_start=before_start)
     except ConditionFailed:
         raise Conflict("Only the end of a started sale may change, and an ended sale not at all",
                        code="flash_sale_started") from None
@@ -97,27 +97,45 @@ def update_sale(sale_id: str, body: UpdateFlashSaleBody) -> AdminFlashSaleOut:
 
 
 def stop_sale(sale_id: str) -> AdminFlashSaleOut:
-    """End the sale now; its unsold units go back to the SKU. Stopping again changes nothing."""
-    settle(_get(sale_id))
+    """End the sale now: it stops selling at once and its unsold units go back to the SKU (the
+    sweep finishes what a busy shard holds back). Stopping again changes nothing."""
+    settle(_get(sale_id, consistent=True))
     return admin_view(sale_id)
 
 
 def settle(sale: FlashSale) -> str:
-    """Give the unsold units back and mark the sale ended (once, whoever comes first)."""
-    for _ in range(SETTLE_ATTEMPTS):
-        if sale.state != SaleState.ACTIVE.value:
-            return "ended_before"
-        try:
-            unsold = flash_transactions.settle_sale(sale, flash_sales.read_stock_shards(sale), clock.now())
-        except flash_transactions.SaleEnded:
-            return "ended_before"
-        except flash_transactions.ShardsMoved:  # a ticket took units, or an order gave one back
-            sale = flash_sales.get_sale(sale.sale_id, consistent=True)
-            continue
-        forget_sale(sale.sale_id)
-        log.info("flash sale ended", sale_id=sale.sale_id, unsold_returned=unsold)
+    """End the sale: stop it selling at once (active -> ending), then give each shard's unsold
+    units back to available stock, then mark it ended. Whoever comes first does it; an end
+    interrupted (or a shard still moving under a consumer that read the sale before it ended)
+    is finished by the next sweep. Tickets already assigned keep their units: they stay
+    allocated until their orders are written."""
+    if sale.state == SaleState.ENDED.value:
+        return "ended_before"
+    if sale.state == SaleState.ACTIVE.value:
+        flash_transactions.begin_ending(sale.sale_id, clock.now())  # False: someone else began it
+    forget_sale(sale.sale_id)
+    for shard in range(sale.shards):
+        if not _drain(sale, shard):
+            return "busy"
+    if flash_transactions.finish_ending(sale.sale_id, clock.now()):
+        log.info("flash sale ended", sale_id=sale.sale_id)
         return "settled"
-    return "busy"  # the next sweep tries again
+    return "ended_before"
+
+
+def _drain(sale: FlashSale, shard: int) -> bool:
+    for _ in range(SETTLE_ATTEMPTS):
+        units = flash_sales.read_stock_shard(sale.sale_id, shard)
+        if units == 0:
+            return True
+        try:
+            flash_transactions.drain_shard(sale, shard, units)
+            return True
+        except flash_transactions.ShardsMoved:
+            continue
+        except flash_transactions.SaleEnded:  # finished by another caller meanwhile
+            return True
+    return False
 
 
 def settle_due_sales(limit: int = 50) -> dict[str, int]:

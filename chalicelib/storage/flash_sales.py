@@ -57,6 +57,7 @@ class FlashSaleRecord(Model):
     sold_out = BooleanAttribute(null=True)
     returned = NumberAttribute(default=0)  # generation: units ever returned by unpaid orders
     created_at = UTCDateTimeAttribute()
+    ending_since = UTCDateTimeAttribute(null=True)
     settled_at = UTCDateTimeAttribute(null=True)
     unsold_returned = NumberAttribute(null=True)  # units given back to the SKU when it ended
 
@@ -195,17 +196,19 @@ def list_sales(state: str, limit: int, cursor: dict[str, Any] | None,
 
 
 def due_sale_ids(now: datetime, limit: int) -> list[str]:
-    """Active sales whose end time has passed: the sweep settles them."""
-    return [record.sale_id for record in
-            FlashSaleRecord.by_state.query(SaleState.ACTIVE.value, FlashSaleRecord.ends_at <= now, limit=limit)]
+    """Sales to end: active ones past their end time, and any left `ending` (interrupted)."""
+    due = FlashSaleRecord.by_state.query(SaleState.ACTIVE.value, FlashSaleRecord.ends_at <= now, limit=limit)
+    ending = FlashSaleRecord.by_state.query(SaleState.ENDING.value, limit=limit)
+    return [record.sale_id for record in due] + [record.sale_id for record in ending]
 
 
-def update_sale(sale_id: str, changes: dict[str, Any], *, not_started_before: datetime | None) -> FlashSale:
-    """Change the sale's terms (condition: still active; and not started yet, when
-    `not_started_before` is given). Raises ConditionFailed."""
-    condition = FlashSaleRecord.state == SaleState.ACTIVE.value
-    if not_started_before is not None:
-        condition &= FlashSaleRecord.starts_at > not_started_before
+def update_sale(sale_id: str, changes: dict[str, Any], *, now: datetime, before_start: bool) -> FlashSale:
+    """Change the sale's terms. Conditions: still active and not past its end at `now` (a sale
+    the sweep has not ended yet cannot be reopened); and not started, when `before_start`.
+    Raises ConditionFailed."""
+    condition = (FlashSaleRecord.state == SaleState.ACTIVE.value) & (FlashSaleRecord.ends_at > now)
+    if before_start:
+        condition &= FlashSaleRecord.starts_at > now
     record = FlashSaleRecord(sale_id)
     with condition_failure_as(ConditionFailed):
         record.update(actions=[getattr(FlashSaleRecord, name).set(value) for name, value in changes.items()],
@@ -224,6 +227,13 @@ def mark_sold_out(sale_id: str, seen_generation: int) -> bool:
     except ConditionFailed:
         return False
     return True
+
+
+def read_stock_shard(sale_id: str, shard: int) -> int:
+    try:
+        return int(FlashCounterRecord.get(stock_key(sale_id, shard), consistent_read=True).remaining or 0)
+    except FlashCounterRecord.DoesNotExist:
+        return 0
 
 
 def read_stock_shards(sale: FlashSale) -> list[int]:

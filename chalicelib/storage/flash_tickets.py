@@ -14,10 +14,24 @@ from typing import Any
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.flash_sales import STATS_SHARDS, stats_shard
 from chalicelib.storage.base import TableMeta, table_name
+
+
+class Waiting(GlobalSecondaryIndex):
+    """Sparse, keys only: tickets not yet won or lost, by acceptance time, for the sweep that
+    re-sends their messages. Keyed by one of STATS_SHARDS buckets, not by sale: a surge's
+    ticket writes spread over 16 index partitions instead of queueing on one."""
+    class Meta:
+        index_name = "waiting"
+        projection = KeysOnlyProjection()
+
+    waiting_bucket = UnicodeAttribute(hash_key=True)
+    waiting_since = UTCDateTimeAttribute(range_key=True)
 
 
 class FlashTicketRecord(Model):
@@ -38,6 +52,10 @@ class FlashTicketRecord(Model):
     order_id = UnicodeAttribute(null=True)
     decided_at = UTCDateTimeAttribute(null=True)
     lost_reason = UnicodeAttribute(null=True)
+    waiting_bucket = UnicodeAttribute(null=True)  # set while queued or assigned (the `waiting` index)
+    waiting_since = UTCDateTimeAttribute(null=True)
+
+    waiting = Waiting()
 
 
 class FlashEntryRecord(Model):
@@ -135,7 +153,22 @@ def _ticket_record(ticket: Ticket) -> FlashTicketRecord:
     return FlashTicketRecord(ticket.ticket_id, sale_id=ticket.sale_id, user_id=ticket.user_id, sku_id=ticket.sku_id,
                              quantity=ticket.quantity, status=ticket.status, created_at=ticket.created_at,
                              delivery_method=ticket.delivery_method, address=ticket.address,
-                             store_id=ticket.store_id)
+                             store_id=ticket.store_id, waiting_bucket=str(stats_shard(ticket.ticket_id)),
+                             waiting_since=ticket.created_at)
+
+
+def decided_actions() -> list:
+    """A ticket won or lost leaves the `waiting` index."""
+    return [FlashTicketRecord.waiting_bucket.remove(), FlashTicketRecord.waiting_since.remove()]
+
+
+def waiting_ticket_ids(accepted_before: datetime, limit_per_bucket: int) -> list[str]:
+    """Tickets accepted before `accepted_before` and still undecided (one Query per bucket)."""
+    ids: list[str] = []
+    for bucket in range(STATS_SHARDS):
+        ids += [record.ticket_id for record in FlashTicketRecord.waiting.query(
+            str(bucket), FlashTicketRecord.waiting_since < accepted_before, limit=limit_per_bucket)]
+    return ids
 
 
 def withdraw_ticket(ticket: Ticket) -> None:

@@ -19,8 +19,9 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.flash_sales import SaleState, TicketStatus, stats_shard
+from chalicelib.storage.base import ConditionFailed, condition_failure_as
 from chalicelib.storage.flash_sales import FlashCounterRecord, FlashSale, FlashSaleRecord, stats_key, stock_key
-from chalicelib.storage.flash_tickets import FlashEntryRecord, FlashTicketRecord, Ticket, entry_id
+from chalicelib.storage.flash_tickets import FlashEntryRecord, FlashTicketRecord, Ticket, decided_actions, entry_id
 from chalicelib.storage.orders import Order, OrderRecord, to_record
 from chalicelib.storage.skus import SkuRecord
 from chalicelib.storage.transactions import StatusChanged, failed_indexes
@@ -35,7 +36,7 @@ class TicketMoved(Exception):
 
 
 class SaleEnded(Exception):
-    """The sale was settled; its units are back in the SKU's available stock."""
+    """The sale is no longer selling (ending or ended): its units go back to available stock."""
 
 
 class AllocationShort(Exception):
@@ -44,7 +45,7 @@ class AllocationShort(Exception):
 
 
 class ShardsMoved(Exception):
-    """A shard changed between the read and the settling transaction; read again."""
+    """A shard changed between the read and the draining transaction; read again."""
 
 
 def _transaction() -> TransactWrite:
@@ -82,7 +83,8 @@ def write_orders(sku_id: str, placed: list[tuple[Ticket, Order]]) -> None:
         with _transaction() as transaction:
             for ticket, order in placed:
                 transaction.save(to_record(order), condition=OrderRecord.order_id.does_not_exist())
-                transaction.update(FlashTicketRecord(ticket.ticket_id), actions=[status.set(TicketStatus.WON.value)],
+                transaction.update(FlashTicketRecord(ticket.ticket_id),
+                                   actions=[status.set(TicketStatus.WON.value)] + decided_actions(),
                                    condition=status == TicketStatus.ASSIGNED.value)
             transaction.update(SkuRecord(sku_id),
                                actions=[SkuRecord.allocated.add(-units), SkuRecord.reserved.add(units)],
@@ -104,7 +106,7 @@ def lose_ticket(ticket: Ticket, reason: str, now: datetime) -> None:
         with _transaction() as transaction:
             transaction.update(FlashTicketRecord(ticket.ticket_id),
                                actions=[status.set(TicketStatus.LOST.value), FlashTicketRecord.lost_reason.set(reason),
-                                        FlashTicketRecord.decided_at.set(now)],
+                                        FlashTicketRecord.decided_at.set(now)] + decided_actions(),
                                condition=status == TicketStatus.QUEUED.value)
             transaction.update(FlashEntryRecord(entry_id(ticket.sale_id, ticket.user_id)),
                                actions=[FlashEntryRecord.units.add(-ticket.quantity)],
@@ -150,34 +152,52 @@ def return_unit_to_sale(order: Order, reason: str, now: datetime) -> None:
         raise
 
 
-def settle_sale(sale: FlashSale, shards: list[int], now: datetime) -> int:
-    """End the sale: every shard's units (as read: `shards`) go back to the SKU's available
-    stock, and the sale becomes `ended`. Returns the units given back.
+def begin_ending(sale_id: str, now: datetime) -> bool:
+    """active -> ending: from here on nothing sells, and returned units go to available stock.
+    False when the sale was no longer active."""
+    try:
+        with condition_failure_as(ConditionFailed):
+            FlashSaleRecord(sale_id).update(
+                actions=[FlashSaleRecord.state.set(SaleState.ENDING.value), FlashSaleRecord.sold_out.remove(),
+                         FlashSaleRecord.ending_since.set(now)],
+                condition=FlashSaleRecord.state == SaleState.ACTIVE.value)
+    except ConditionFailed:
+        return False
+    return True
 
-    Raises SaleEnded (settled already) or ShardsMoved (a shard changed since the read).
-    Tickets still assigned keep their units: they stay allocated until their orders are written.
+
+def drain_shard(sale: FlashSale, shard: int, units: int) -> None:
+    """Give one shard's unsold units (as read: `units`) back to the SKU's available stock.
+
+    Raises ShardsMoved when the shard changed since the read (a consumer with an older view of
+    the sale took units), SaleEnded when the sale is not ending.
     """
-    unsold = sum(shards)
     try:
         with _transaction() as transaction:
-            transaction.update(FlashSaleRecord(sale.sale_id),
-                               actions=[FlashSaleRecord.state.set(SaleState.ENDED.value),
-                                        FlashSaleRecord.settled_at.set(now), FlashSaleRecord.unsold_returned.set(unsold),
-                                        FlashSaleRecord.sold_out.remove()],
-                               condition=FlashSaleRecord.state == SaleState.ACTIVE.value)
-            for shard, units in enumerate(shards):
-                transaction.update(FlashCounterRecord(stock_key(sale.sale_id, shard)),
-                                   actions=[FlashCounterRecord.remaining.set(0)],
-                                   condition=FlashCounterRecord.remaining == units)
-            if unsold:
-                transaction.update(SkuRecord(sale.sku_id),
-                                   actions=[SkuRecord.allocated.add(-unsold), SkuRecord.available.add(unsold)],
-                                   condition=SkuRecord.allocated >= unsold)
+            transaction.update(FlashCounterRecord(stock_key(sale.sale_id, shard)),
+                               actions=[FlashCounterRecord.remaining.set(0)],
+                               condition=FlashCounterRecord.remaining == units)
+            transaction.update(SkuRecord(sale.sku_id),
+                               actions=[SkuRecord.allocated.add(-units), SkuRecord.available.add(units)],
+                               condition=SkuRecord.allocated >= units)
+            transaction.update(FlashSaleRecord(sale.sale_id), actions=[FlashSaleRecord.unsold_returned.add(units)],
+                               condition=FlashSaleRecord.state == SaleState.ENDING.value)
     except TransactWriteError as error:
         failed = failed_indexes(error)
-        if 0 in failed:
+        if 2 in failed:
             raise SaleEnded() from None
         if failed:
             raise ShardsMoved() from None
         raise
-    return unsold
+
+
+def finish_ending(sale_id: str, now: datetime) -> bool:
+    """ending -> ended, once every shard is drained. False when it was not ending."""
+    try:
+        with condition_failure_as(ConditionFailed):
+            FlashSaleRecord(sale_id).update(
+                actions=[FlashSaleRecord.state.set(SaleState.ENDED.value), FlashSaleRecord.settled_at.set(now)],
+                condition=FlashSaleRecord.state == SaleState.ENDING.value)
+    except ConditionFailed:
+        return False
+    return True

@@ -332,3 +332,91 @@ def test_a_ticket_whose_message_was_lost_is_queued_again_by_a_later_replay(clien
             ticket["ticket_id"]
     assert drain_entries() == {"assigned": 1, "won": 1}
     assert _ticket(client, token, ticket["ticket_id"])["status"] == "won"
+
+
+def test_a_stop_held_back_by_a_moving_shard_still_stops_selling_and_the_sweep_finishes_it(client, admin,
+                                                                                         monkeypatch):
+    from chalicelib.storage import flash_transactions
+
+    sale = _create(client, admin, quantity=4, shards=2)
+    real_drain = flash_transactions.drain_shard
+
+    def always_moved(*args):
+        raise flash_transactions.ShardsMoved()
+
+    monkeypatch.setattr(flash_transactions, "drain_shard", always_moved)
+    status, stopped, _ = call(client, "POST", f"/v1/admin/flash-sales/{sale['sale_id']}/stop", token=admin)
+    assert status == 200 and stopped["status"] == "ended" and stopped["remaining"] == 4
+    token, _ = log_in(client, "flash_afterstop-1")
+    assert _enter(client, token, sale["sale_id"])[1]["Code"] == "ended"  # nothing sells meanwhile
+    monkeypatch.setattr(flash_transactions, "drain_shard", real_drain)
+    assert flash_sales.settle_due_sales() == {"settled": 1}
+    view = _admin_sale(client, admin, sale["sale_id"])
+    assert (view["remaining"], view["unsold_returned"], view["settled_at"] is not None) == (0, 4, True)
+    assert counters(GIFT)["allocated"] == 0
+
+
+def test_a_started_sale_past_its_end_cannot_be_reopened(client, admin):
+    sale = _create(client, admin, minutes=10)
+    later = (clock.now() + timedelta(hours=5)).isoformat()
+    with clock.frozen_at(clock.now() + timedelta(minutes=11)):
+        status, error, _ = call(client, "PATCH", f"/v1/admin/flash-sales/{sale['sale_id']}", {"ends_at": later},
+                                token=admin)
+    assert status == 409 and error["Code"] == "flash_sale_started"
+
+
+def test_an_entry_sqs_refuses_is_withdrawn_and_answers_503(client, admin, monkeypatch):
+    from chalicelib import queues
+
+    sale = _create(client, admin)
+    token, _ = log_in(client, "flash_nosqs-1")
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("SQS is down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(queues, "send_message", refuse)
+        status, error, headers = _enter(client, token, sale["sale_id"], request_id="sqs-down-0001")
+    assert status == 503 and error["Code"] == "queue_unavailable" and headers["Retry-After"] == "1"
+    status, ticket, _ = _enter(client, token, sale["sale_id"], request_id="sqs-down-0001")
+    assert status == 202  # the same request again: withdrawn before, so accepted now, within the limit
+    assert drain_entries() == {"assigned": 1, "won": 1}
+
+
+def test_a_request_racing_its_own_withdrawal_is_told_to_retry(client, admin, monkeypatch):
+    from chalicelib.storage import flash_tickets
+
+    sale = _create(client, admin)
+    token, _ = log_in(client, "flash_racer-1")
+
+    def exists(*args, **kwargs):
+        raise flash_tickets.TicketExists()
+
+    monkeypatch.setattr(flash_tickets, "accept_ticket", exists)
+    status, error, _ = _enter(client, token, sale["sale_id"])
+    assert status == 409 and error["Code"] == "entry_in_progress"
+
+
+def test_the_sweep_sends_undecided_tickets_again_and_loses_those_of_ended_sales(client, admin):
+    import boto3
+
+    from chalicelib import queues
+    from chalicelib.services import flash_orders
+
+    running, stopped = _create(client, admin), _create(client, admin)
+    token, _ = log_in(client, "flash_stale-1")
+    waiting = _enter(client, token, running["sale_id"])[1]
+    orphan = _enter(client, token, stopped["sale_id"])[1]
+    sqs, url = boto3.client("sqs"), queues.queue_url(queues.FLASH_ENTRIES.name)
+    for _ in range(3):  # both messages lost
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    call(client, "POST", f"/v1/admin/flash-sales/{stopped['sale_id']}/stop", token=admin)
+    assert flash_orders.resend_stale_tickets() == {}  # not stale yet
+    with clock.frozen_at(clock.now() + timedelta(minutes=4)):
+        assert flash_orders.resend_stale_tickets() == {"resent": 1, "lost": 1}
+    assert drain_entries() == {"assigned": 1, "won": 1}
+    assert _ticket(client, token, waiting["ticket_id"])["status"] == "won"
+    assert _ticket(client, token, orphan["ticket_id"])["status"] == "lost"
+    with clock.frozen_at(clock.now() + timedelta(minutes=4)):
+        assert flash_orders.resend_stale_tickets() == {}  # decided tickets leave the index

@@ -73,12 +73,18 @@ def test_writing_orders_the_sku_cannot_cover_stops_with_allocation_short(sale):
     assert flash_tickets.get_ticket(ticket.ticket_id).status == "assigned"  # kept for after the fix
 
 
-def test_settling_twice_or_on_a_stale_read_changes_nothing(sale):
+def test_ending_twice_or_draining_on_a_stale_read_changes_nothing(sale):
+    assert flash_transactions.begin_ending(sale.sale_id, clock.now())
+    assert not flash_transactions.begin_ending(sale.sale_id, clock.now())
     with pytest.raises(flash_transactions.ShardsMoved):
-        flash_transactions.settle_sale(sale, [1, 2], clock.now())
-    assert flash_transactions.settle_sale(sale, [2, 2], clock.now()) == 4
+        flash_transactions.drain_shard(sale, 0, 1)
+    flash_transactions.drain_shard(sale, 0, 2)
+    flash_transactions.drain_shard(sale, 1, 2)
+    assert flash_transactions.finish_ending(sale.sale_id, clock.now())
+    assert not flash_transactions.finish_ending(sale.sale_id, clock.now())
     with pytest.raises(flash_transactions.SaleEnded):
-        flash_transactions.settle_sale(sale, [0, 0], clock.now())
+        flash_transactions.drain_shard(sale, 0, 0)
+    assert flash_sales.get_sale(sale.sale_id, consistent=True).unsold_returned == 4
     assert counters("s1") == {"available": 10, "allocated": 0, "reserved": 0, "sold": 0, "stock_in": 10}
 
 
@@ -86,7 +92,7 @@ def test_a_flash_order_returns_to_an_ended_sale_as_ordinary_stock(sale):
     order = replace(make_order("o-flash", {"s1": 1}), flash_sale={"sale_id": sale.sale_id, "shard": 0,
                                                                   "ticket_id": "t1"})
     transactions.place_order_reserving_stock(order)  # reserved from available, as a stand-in
-    flash_transactions.settle_sale(sale, [2, 2], clock.now())
+    flash_transactions.begin_ending(sale.sale_id, clock.now())
     with pytest.raises(flash_transactions.SaleEnded):
         flash_transactions.return_unit_to_sale(order, "timeout", clock.now())
     transactions.cancel_order_releasing_stock(order, "timeout", clock.now())
