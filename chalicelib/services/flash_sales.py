@@ -60,6 +60,9 @@ def create_sale(body: CreateFlashSaleBody, sale_id: str | None = None) -> AdminF
         product = products.get_product(sku.product_id)
     except (skus.SkuMissing, products.ProductMissing):
         raise NotFound("No such SKU", code="sku_not_found") from None
+    if not (product.on_sale and sku.on_sale):
+        raise Conflict("The product or SKU is off sale", code="product_unavailable",
+                       details=[{"sku_id": sku.sku_id, "product_id": product.product_id}])
     sale = FlashSale(sale_id=sale_id or f"fs-{uuid.uuid4().hex[:20]}", sku_id=sku.sku_id, product_id=sku.product_id,
                      name=product.name, specs=dict(sku.specs), virtual=product.virtual, price_fen=body.price_fen,
                      original_price_fen=sku.price_fen, quantity=body.quantity, per_user_limit=body.per_user_limit,
