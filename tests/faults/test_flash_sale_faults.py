@@ -48,7 +48,7 @@ def _messages(sale_id: str) -> list[FlashEntryMessage]:
 
 def _drain(sale_id: str) -> None:
     """Redeliver each batch until it goes through, as SQS does after a failed invocation."""
-    messages = _messages(sale_id)
+    messages = retried(lambda: _messages(sale_id))
     for start in range(0, len(messages), 10):
         for _ in range(MAX_TRIES):
             try:
