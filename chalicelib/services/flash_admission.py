@@ -97,8 +97,8 @@ def _check_open(sale: FlashSale, body: EntryBody) -> None:
 def _check_rate(user_id: str, client_ip: str) -> None:
     now, settings = clock.now(), get_settings()
     per_ip = flash_entry_per_ip(settings.flash_ip_burst, settings.flash_ip_per_second)
-    for limit, key, expect_idle in ((FLASH_ENTRY_PER_USER, user_id, True), (per_ip, client_ip, False)):
-        if not rate_limits.take_token(limit, key, now, expect_idle=expect_idle):
+    for limit, key in ((FLASH_ENTRY_PER_USER, user_id), (per_ip, client_ip)):
+        if not rate_limits.take_token(limit, key, now):
             raise _Refused(RejectReason.RATE_LIMITED,
                            RateLimited("Too many entries; wait a moment", retry_after_seconds=limit.retry_after_seconds))
 

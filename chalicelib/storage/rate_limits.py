@@ -27,23 +27,22 @@ class RateLimitRecord(Model):
     expires_at = TTLAttribute()
 
 
-def take_token(limit: RateLimit, key: str, now: datetime, expect_idle: bool = False) -> bool:
+def take_token(limit: RateLimit, key: str, now: datetime) -> bool:
     """Whether one more request of `key` is allowed now (and if so, count it).
 
-    `expect_idle` tries the idle case first: right for a bucket most requests find idle (a
-    user's first entry), saving a write; a busy bucket (an IP behind a NAT) tries in-use first.
+    One conditional write when the bucket is in use, two when it was idle: in a surge users
+    press again and again, so in use is the common case (and the cheap one).
     """
     now_ms = int(now.timestamp() * 1000)
     bucket, tat = f"{limit.name}:{key}", RateLimitRecord.tat_ms
     expires = now + timedelta(seconds=IDLE_EXPIRY_SECONDS)
     # In use (TAT ahead of now) with room left: move TAT on by one interval. Idle or new: restart
-    # from now. Losing one case to a concurrent request makes the other one true: try it, then
-    # the first again (bounded: three conditional writes at most).
+    # from now. Losing the restart to a concurrent request makes the bucket in use: try that
+    # again (three conditional writes at most).
     in_use = (_moved(limit.interval_ms, expires), (tat >= now_ms) & (tat <= now_ms + limit.tolerance_ms))
     idle = ([tat.set(now_ms + limit.interval_ms), RateLimitRecord.expires_at.set(expires)],
             RateLimitRecord.bucket.does_not_exist() | (tat < now_ms))
-    first, second = (idle, in_use) if expect_idle else (in_use, idle)
-    return any(_update(bucket, actions, condition) for actions, condition in (first, second, first))
+    return any(_update(bucket, actions, condition) for actions, condition in (in_use, idle, in_use))
 
 
 def _moved(interval_ms: int, expires: datetime) -> list:
