@@ -3,7 +3,8 @@ once with the sale's stock on 1 shard and once on 8, in one run, on DynamoDB Loc
 
 How: `ENTRANTS` threads (each a warm Lambda instance) call the admission use case
 (`services.flash_admission.enter`, what `POST /v1/flash-sales/{id}/entries` runs after auth and
-validation) in a shuffled order, each user from its own loopback address, while `CONSUMERS`
+validation), users in a shuffled order, each pressing 4 times in a row from its own loopback
+address, while `CONSUMERS`
 threads drain the flash-entries queue in batches of 10 with the real consumer, as Lambda's SQS
 event source would. Every DynamoDB request is tallied by a botocore hook, attributed to the
 entry (by its outcome) or to the consumer; a write is an item written (a TransactWriteItems of
@@ -166,8 +167,11 @@ def _surge(sale_id: str, sku_id: str, entries: int, tally: DynamoTally) -> dict[
     from chalicelib.services import flash_admission
 
     users = max(1, entries // ENTRIES_PER_USER)
-    attempts = [n % users for n in range(entries)]
-    random.Random(11).shuffle(attempts)
+    order = list(range(users))
+    random.Random(11).shuffle(order)
+    # Users arrive in a random order and each presses ENTRIES_PER_USER times in a row, as buyers
+    # do in a surge (so their rate-limit buckets are in use, the common case).
+    attempts = [user for user in order for _ in range(ENTRIES_PER_USER)][:entries]
     latencies: dict[str, list[float]] = defaultdict(list)
 
     def attempt(user: int) -> str:
