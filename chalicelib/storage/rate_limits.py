@@ -30,23 +30,20 @@ class RateLimitRecord(Model):
 def take_token(limit: RateLimit, key: str, now: datetime) -> bool:
     """Whether one more request of `key` is allowed now (and if so, count it).
 
-    One conditional write when the bucket is in use, two when it was idle: in a surge users
-    press again and again, so in use is the common case (and the cheap one).
+    One conditional write for a new bucket or one in use (the common cases in a surge), two for
+    a bucket idle since its last request; a refused request costs three.
     """
     now_ms = int(now.timestamp() * 1000)
     bucket, tat = f"{limit.name}:{key}", RateLimitRecord.tat_ms
-    expires = now + timedelta(seconds=IDLE_EXPIRY_SECONDS)
-    # In use (TAT ahead of now) with room left: move TAT on by one interval. Idle or new: restart
-    # from now. Losing the restart to a concurrent request makes the bucket in use: try that
-    # again (three conditional writes at most).
-    in_use = (_moved(limit.interval_ms, expires), (tat >= now_ms) & (tat <= now_ms + limit.tolerance_ms))
-    idle = ([tat.set(now_ms + limit.interval_ms), RateLimitRecord.expires_at.set(expires)],
-            RateLimitRecord.bucket.does_not_exist() | (tat < now_ms))
-    return any(_update(bucket, actions, condition) for actions, condition in (in_use, idle, in_use))
-
-
-def _moved(interval_ms: int, expires: datetime) -> list:
-    return [RateLimitRecord.tat_ms.add(interval_ms), RateLimitRecord.expires_at.set(expires)]
+    expiry = RateLimitRecord.expires_at.set(now + timedelta(seconds=IDLE_EXPIRY_SECONDS))
+    # New, or in use (TAT ahead of now) with room left: TAT moves on by one interval (from now
+    # for a new bucket). Idle (TAT in the past): restart from now. Losing the restart to a
+    # concurrent request makes the bucket in use: try that once more.
+    new_or_in_use = ([tat.set((tat | now_ms) + limit.interval_ms), expiry],
+                     RateLimitRecord.bucket.does_not_exist()
+                     | ((tat >= now_ms) & (tat <= now_ms + limit.tolerance_ms)))
+    idle = ([tat.set(now_ms + limit.interval_ms), expiry], tat < now_ms)
+    return any(_update(bucket, actions, condition) for actions, condition in (new_or_in_use, idle, new_or_in_use))
 
 
 def _update(bucket: str, actions: list, condition) -> bool:

@@ -104,3 +104,17 @@ def test_the_sold_out_flag_is_not_set_once_a_unit_came_back(sale):
     assert not flash_sales.mark_sold_out(sale.sale_id, seen_generation=sale.returned + 1)
     assert flash_sales.mark_sold_out(sale.sale_id, seen_generation=sale.returned)
     assert flash_sales.get_sale(sale.sale_id, consistent=True).sold_out
+
+
+def test_a_rate_bucket_refuses_past_its_burst_and_refills_with_time(aws):
+    from datetime import timedelta
+
+    from chalicelib.domain.rate_limits import FLASH_ENTRY_PER_USER as limit
+    from chalicelib.storage import rate_limits
+
+    start = clock.now()
+    assert [rate_limits.take_token(limit, "u1", start) for _ in range(6)] == [True] * 5 + [False]
+    assert rate_limits.take_token(limit, "u1", start + timedelta(milliseconds=500))  # one interval: one token
+    assert not rate_limits.take_token(limit, "u1", start + timedelta(milliseconds=500))
+    later = start + timedelta(minutes=1)  # idle: a full burst again
+    assert [rate_limits.take_token(limit, "u1", later) for _ in range(6)] == [True] * 5 + [False]
