@@ -167,6 +167,7 @@ def _surge(sale_id: str, sku_id: str, entries: int, tally: DynamoTally) -> dict[
     from chalicelib.services import flash_admission
 
     users = max(1, entries // ENTRIES_PER_USER)
+    shard_offset = 1 + SHARD_CONFIGS.index(int(sku_id.rsplit("-", 1)[1])) * 4  # fresh addresses per sale
     order = list(range(users))
     random.Random(11).shuffle(order)
     # Users arrive in a random order and each presses ENTRIES_PER_USER times in a row, as buyers
@@ -179,8 +180,8 @@ def _surge(sale_id: str, sku_id: str, entries: int, tally: DynamoTally) -> dict[
         tally.label("entry")
         started = time.perf_counter()
         try:
-            flash_admission.enter(f"surge-user-{user}", sale_id, body,
-                                  f"127.{user // 62500}.{user // 250 % 250}.{user % 250 + 1}")
+            flash_admission.enter(f"surge-{sale_id}-user-{user}", sale_id, body,  # fresh users per sale
+                                  f"127.{user // 62500 + shard_offset}.{user // 250 % 250}.{user % 250 + 1}")
             outcome = "accepted"
         except AppError as error:
             outcome = error.code
