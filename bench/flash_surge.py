@@ -130,7 +130,7 @@ def _prepare(shards: int) -> str:
     body = CreateFlashSaleBody.model_validate({
         "sku_id": sku_id, "price_fen": 100, "quantity": UNITS, "per_user_limit": 1, "shards": shards,
         "starts_at": now.isoformat(), "ends_at": now.replace(year=now.year + 1).isoformat()})
-    return flash_sales.create_sale(body).sale_id
+    return flash_sales.create_sale(body)[0].sale_id
 
 
 def _consume(tally: DynamoTally, stop: threading.Event, decided_at: list[float]) -> Counter:

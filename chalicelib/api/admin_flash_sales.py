@@ -10,10 +10,12 @@ api = ApiBlueprint(__name__, tag="admin-flash-sales")
 
 
 @api.route("POST", "/v1/admin/flash-sales", auth="admin", body=CreateFlashSaleBody, response=AdminFlashSaleOut,
-           status=201, errors=(404, 409),
-           summary="Create a flash sale: its units move from the SKU's available stock to allocated")
+           status=201, also=(200,), errors=(404, 409),
+           summary="Create a flash sale: its units move from the SKU's available stock to allocated "
+                   "(a repeated request_id answers the same sale, 200)")
 def create_sale(request: ApiRequest) -> Reply:
-    return Reply(flash_sales.create_sale(request.body), 201)
+    sale, created = flash_sales.create_sale(request.body)
+    return Reply(sale, 201 if created else 200)
 
 
 @api.route("GET", "/v1/admin/flash-sales", auth="admin", query=AdminSaleListQuery, response=AdminFlashSaleList,

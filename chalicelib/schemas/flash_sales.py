@@ -45,6 +45,9 @@ class CreateFlashSaleBody(_Window):
     ends_at: Moment
     shards: int = Field(default=1, ge=1, le=MAX_SHARDS,
                         description="stock counters the units are spread over (hot sales: 8; docs/decisions.md)")
+    request_id: str | None = Field(default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                                   description="client-made UUID; repeating it answers the same sale (200), "
+                                               "so a double click never carves the units twice")
 
     @model_validator(mode="after")
     def _shards_not_above_quantity(self):

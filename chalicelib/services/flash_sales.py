@@ -6,6 +6,7 @@ transaction as the sale and its stock shards; ending it (at `ends_at`, by the sw
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from datetime import datetime
@@ -49,8 +50,28 @@ def forget_sale(sale_id: str | None = None) -> None:
         _sale_cache.pop(sale_id, None)
 
 
-def create_sale(body: CreateFlashSaleBody, sale_id: str | None = None) -> AdminFlashSaleOut:
-    """`sale_id` is for the demo seed (a fixed id makes seeding idempotent); the API lets it be made."""
+def create_sale(body: CreateFlashSaleBody, sale_id: str | None = None) -> tuple[AdminFlashSaleOut, bool]:
+    """Create the sale (True), or answer the one this request_id made before (False).
+    `sale_id` is for the demo seed (a fixed id makes seeding idempotent)."""
+    sale_id = sale_id or (_sale_id_for(body.request_id) if body.request_id else None)
+    if sale_id:
+        existing = flash_sales.get_sale(sale_id, consistent=True)
+        if existing is not None:
+            return _replayed_sale(existing, body), False
+    return _create_sale(body, sale_id), True
+
+
+def _sale_id_for(request_id: str) -> str:
+    return "fs-" + hashlib.sha256(f"flash-sale:{request_id}".encode()).hexdigest()[:20]
+
+
+def _replayed_sale(sale: FlashSale, body: CreateFlashSaleBody) -> AdminFlashSaleOut:
+    if (sale.sku_id, sale.quantity, sale.price_fen) != (body.sku_id, body.quantity, body.price_fen):
+        raise Conflict("This request_id was already used for a different sale", code="request_id_reused")
+    return admin_view(sale.sale_id)
+
+
+def _create_sale(body: CreateFlashSaleBody, sale_id: str | None) -> AdminFlashSaleOut:
     now = clock.now()
     if body.ends_at <= now:
         raise BadRequest("The sale would end before it starts selling", code="validation_error",
@@ -70,6 +91,8 @@ def create_sale(body: CreateFlashSaleBody, sale_id: str | None = None) -> AdminF
                      state=SaleState.ACTIVE.value, sold_out=False, returned=0, created_at=now)
     try:
         flash_sales.create_sale(sale)
+    except ConditionFailed:  # the same request_id, racing itself
+        return _replayed_sale(flash_sales.get_sale(sale.sale_id, consistent=True), body)
     except flash_sales.SkuShort:
         current = skus.get_sku(body.sku_id, consistent=True)
         raise Conflict("The SKU has not enough available stock for the sale", code="insufficient_stock",

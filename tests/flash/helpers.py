@@ -19,7 +19,7 @@ def sale_body(sku_id: str = "sku-giftcard-100", *, quantity: int = 10, per_user_
 
 
 def create_sale(**terms: Any) -> str:
-    return flash_sales.create_sale(CreateFlashSaleBody.model_validate(sale_body(**terms))).sale_id
+    return flash_sales.create_sale(CreateFlashSaleBody.model_validate(sale_body(**terms)))[0].sale_id
 
 
 def entry(sku_id: str = "sku-giftcard-100", quantity: int = 1, request_id: str | None = None,

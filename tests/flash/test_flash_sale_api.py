@@ -420,3 +420,13 @@ def test_the_sweep_sends_undecided_tickets_again_and_loses_those_of_ended_sales(
     assert _ticket(client, token, orphan["ticket_id"])["status"] == "lost"
     with clock.frozen_at(clock.now() + timedelta(minutes=4)):
         assert flash_orders.resend_stale_tickets() == {}  # decided tickets leave the index
+
+
+def test_a_repeated_create_with_one_request_id_carves_the_units_once(client, admin):
+    body = {**sale_body(quantity=6), "request_id": "create-sale-0001"}
+    first = call(client, "POST", "/v1/admin/flash-sales", body, token=admin)
+    again = call(client, "POST", "/v1/admin/flash-sales", body, token=admin)
+    assert (first[0], again[0]) == (201, 200) and first[1]["sale_id"] == again[1]["sale_id"]
+    assert counters(GIFT)["allocated"] == 6
+    status, error, _ = call(client, "POST", "/v1/admin/flash-sales", {**body, "quantity": 7}, token=admin)
+    assert status == 409 and error["Code"] == "request_id_reused"

@@ -21,3 +21,13 @@ def test_seeding_twice_adds_nothing(aws):
     counts = (CategoryRecord.count(), ProductRecord.count(), SkuRecord.count())
     assert "created 0 categories, 0 products, 0 SKUs" in seed_demo_store()[0]
     assert (CategoryRecord.count(), ProductRecord.count(), SkuRecord.count()) == counts
+
+
+def test_the_demo_flash_sale_is_carved_once_however_often_the_store_is_seeded(aws):
+    from chalicelib.storage.flash_sales import FlashSaleRecord
+    from tests.storage.order_fixtures import counters
+
+    seed_demo_store()
+    seed_demo_store()
+    assert [sale.sale_id for sale in FlashSaleRecord.scan()] == ["fs-demo-cherry"]
+    assert counters("sku-cherry-1kg")["allocated"] == 20
