@@ -183,28 +183,9 @@ def split_units(operation: str, consumed: Any) -> list[tuple[str, str, float]]:
     return out
 
 
-class CapacityMeter:
-    """Hooks on botocore DynamoDB clients that count calls and add up consumed capacity."""
-
-    def __init__(self, return_consumed_capacity: str | None = "INDEXES", keep_records: bool = True):
-        # None leaves ReturnConsumedCapacity as the caller set it (PynamoDB: TOTAL).
-        self.mode = return_consumed_capacity
-        self.keep_records = keep_records
-        self._lock = threading.Lock()
-        self._paused = False
-        self._attached: dict[int, Any] = {}  # id(events) -> (events, source)
-        self._signal_connected = False
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._operations: dict[str, OperationUsage] = defaultdict(OperationUsage)
-            self._tables: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-            self._records: list[CallRecord] = []
-            self._operation_tables: dict[str, dict[str, dict[str, float]]] = defaultdict(
-                lambda: defaultdict(lambda: dict.fromkeys(("calls", "items", "read", "write", "other", "index"), 0.0)))
-            self._dispatches = 0
-            self._metered_pynamodb = 0
+class _Pausable:
+    """The switch both meters share: calls made while paused are not counted."""
+    _paused = False
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -227,6 +208,30 @@ class CapacityMeter:
             yield
         finally:
             self._paused = was_paused
+
+
+class CapacityMeter(_Pausable):
+    """Hooks on botocore DynamoDB clients that count calls and add up consumed capacity."""
+
+    def __init__(self, return_consumed_capacity: str | None = "INDEXES", keep_records: bool = True):
+        # None leaves ReturnConsumedCapacity as the caller set it (PynamoDB: TOTAL).
+        self.mode = return_consumed_capacity
+        self.keep_records = keep_records
+        self._lock = threading.Lock()
+        self._paused = False
+        self._attached: dict[int, Any] = {}  # id(events) -> (events, source)
+        self._signal_connected = False
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._operations: dict[str, OperationUsage] = defaultdict(OperationUsage)
+            self._tables: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+            self._records: list[CallRecord] = []
+            self._operation_tables: dict[str, dict[str, dict[str, float]]] = defaultdict(
+                lambda: defaultdict(lambda: dict.fromkeys(("calls", "items", "read", "write", "other", "index"), 0.0)))
+            self._dispatches = 0
+            self._metered_pynamodb = 0
 
     # -------------------------------------------------------------------------- attaching
 
@@ -344,7 +349,7 @@ class CapacityMeter:
                          operation_tables)
 
 
-class CallCounter:
+class CallCounter(_Pausable):
     """Counts calls of one AWS service (e.g. "sqs") through botocore hooks, by operation.
 
         counter = CallCounter("sqs"); counter.attach_client(queues._client())
@@ -384,24 +389,6 @@ class CallCounter:
     def reset(self) -> None:
         with self._lock:
             self._calls = Counter()
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        self._paused = True
-        try:
-            yield
-        finally:
-            self._paused = False
-
-    @contextlib.contextmanager
-    def resumed(self) -> Iterator[None]:
-        """As CapacityMeter.resumed: count again inside paused()."""
-        was_paused = self._paused
-        self._paused = False
-        try:
-            yield
-        finally:
-            self._paused = was_paused
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

@@ -33,20 +33,12 @@ def deliver_subscribe_message(job: SubscribeMessageJob) -> str:
     A transient failure raises (SQS redelivers, then dead-letters); a permanent refusal is
     logged and marked done, since retrying it would only fail again.
     """
-    now = clock.now()
-    key = f"notification#{job.message_key}"
-    outcome = idempotency.claim(key, now, LEASE, KEEP_KEYS_FOR)
-    if outcome is idempotency.Claim.ALREADY_DONE:
-        return "duplicate"
-    if outcome is idempotency.Claim.BUSY:
-        raise UpstreamError("another worker is delivering this message", code="in_progress")
     try:
-        result = _send(job)
-    except Exception:
-        idempotency.release(key)
-        raise
-    idempotency.complete(key)
-    return result
+        result = idempotency.run_once(f"notification#{job.message_key}", clock.now(), LEASE, KEEP_KEYS_FOR,
+                                      lambda: _send(job))
+    except idempotency.Busy:
+        raise UpstreamError("another worker is delivering this message", code="in_progress") from None
+    return "duplicate" if result is idempotency.DONE_BEFORE else result
 
 
 def _send(job: SubscribeMessageJob) -> str:

@@ -140,19 +140,12 @@ def upload_shipping_info(job: ShippingUploadJob) -> str:
         return "missing"
     if (order.shipping_upload or {}).get("status") != PENDING:
         return "duplicate"
-    key = f"shipping_upload#{order.order_id}"
-    claim = idempotency.claim(key, clock.now(), LEASE, KEEP_KEYS_FOR)
-    if claim is idempotency.Claim.ALREADY_DONE:
-        return "duplicate"
-    if claim is idempotency.Claim.BUSY:
-        raise UpstreamError("another worker is uploading this order's shipping info", code="in_progress")
     try:
-        outcome = _attempt(order)
-    except Exception:
-        idempotency.release(key)
-        raise
-    idempotency.complete(key)
-    return outcome
+        outcome = idempotency.run_once(f"shipping_upload#{order.order_id}", clock.now(), LEASE, KEEP_KEYS_FOR,
+                                       lambda: _attempt(order))
+    except idempotency.Busy:
+        raise UpstreamError("another worker is uploading this order's shipping info", code="in_progress") from None
+    return "duplicate" if outcome is idempotency.DONE_BEFORE else outcome
 
 
 def _attempt(order: Order) -> str:

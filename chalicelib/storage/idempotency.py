@@ -5,11 +5,13 @@ COMPLETED (kept until its TTL), or released on failure so a retry can claim it a
 that outlives a crashed worker expires and can be taken over.
 
     claim(key) -> CLAIMED | ALREADY_DONE | BUSY
+    run_once(key, action) -> the action's result, or DONE_BEFORE; raises Busy
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Callable, TypeVar
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
@@ -66,3 +68,29 @@ def release(key: str) -> None:
             IdempotencyRecord(key).delete(condition=IdempotencyRecord.status == IN_PROGRESS)
     except ConditionFailed:
         pass
+
+
+class Busy(Exception):
+    """Another worker holds the key's lease: retry later (a queue redelivers)."""
+
+
+DONE_BEFORE = Claim.ALREADY_DONE
+T = TypeVar("T")
+
+
+def run_once(key: str, now: datetime, lease: timedelta, keep_for: timedelta, action: Callable[[], T]) -> T | Claim:
+    """Run `action` at most once for `key`: its result, or DONE_BEFORE when it ran already.
+    A failing action releases the key (so a retry runs it again) and re-raises. Raises Busy
+    while another worker holds the lease."""
+    outcome = claim(key, now, lease, keep_for)
+    if outcome is Claim.ALREADY_DONE:
+        return DONE_BEFORE
+    if outcome is Claim.BUSY:
+        raise Busy(key)
+    try:
+        result = action()
+    except Exception:
+        release(key)
+        raise
+    complete(key)
+    return result
