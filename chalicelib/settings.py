@@ -140,12 +140,18 @@ def _pay_settings() -> PaySettings:
     version = (_env("WECHAT_PAY_VERSION", "v3") or "v3").lower()
     if version not in ("v2", "v3"):
         raise SettingsError(f"WECHAT_PAY_VERSION must be v2 or v3, got {version!r}")
+    api_key = _secret("WECHAT_PAY_API_KEY", "") or ""
+    if version == "v2" and len(api_key) != 32:
+        # v2 signs and seals everything with this key: a short or empty one is a misconfiguration
+        # that would let anyone sign a notify, so the store refuses to start instead.
+        raise SettingsError("WECHAT_PAY_API_KEY (or WECHAT_PAY_API_KEY_SSM) must be exactly 32 characters "
+                            "when WECHAT_PAY_VERSION=v2")
     return PaySettings(
         version=version,
         mch_id=_env("WECHAT_PAY_MCH_ID", "") or "",
         api_base=(_env("WECHAT_PAY_API_BASE") or REAL_WECHAT_PAY_API_BASE).rstrip("/"),
         notify_url=(_env("WECHAT_PAY_NOTIFY_URL", "") or "").rstrip("/"),
-        api_key=_secret("WECHAT_PAY_API_KEY", "") or "",
+        api_key=api_key,
         apiv3_key=_secret("WECHAT_PAY_APIV3_KEY", "") or "",
         private_key=_secret("WECHAT_PAY_PRIVATE_KEY", "") or "",
         cert_serial=_env("WECHAT_PAY_CERT_SERIAL", "") or "",

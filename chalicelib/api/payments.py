@@ -17,7 +17,7 @@ from chalicelib.schemas.payments import RequestPaymentParams
 from chalicelib.services import payments
 from chalicelib.services.pay_gateway import V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE, V3_NOTIFY_ROUTE, gateway
 from chalicelib.services.refunds import UnknownRefund
-from chalicelib.wechat.pay_types import PayNotifyUnsupported, PaySignatureError
+from chalicelib.wechat.pay_types import PayNotifyUnsupported, PayProtocolNotConfigured, PaySignatureError
 
 api = ApiBlueprint(__name__, tag="payments")
 log = get_logger(__name__)
@@ -32,6 +32,7 @@ V3_NOTIFY_DOC = {
         "type": "object", "description": "WeChat Pay's notify, RSA-signed (Wechatpay-* headers), AES-GCM resource"}}}},
     "responses": {"204": {"description": "applied, or a duplicate of one applied"},
                   "400": {"description": "not for us or not supported (WeChat retries)", **_V3_FAIL},
+                  "404": {"description": "this store is not configured for WeChat Pay v3", **_V3_FAIL},
                   "401": {"description": "the signature does not verify", **_V3_FAIL},
                   "503": {"description": "could not be applied now (WeChat retries)", **_V3_FAIL}},
 }
@@ -39,7 +40,8 @@ _XML = {"text/xml": {"schema": {"type": "string"}}}
 V2_NOTIFY_DOC = {
     "requestBody": {"required": True, "content": _XML},
     "responses": {"200": {"description": "<xml><return_code>SUCCESS</return_code></xml>, or FAIL with a return_msg",
-                          "content": _XML}},
+                          "content": _XML},
+                  "404": {"description": "FAIL: this store is not configured for WeChat Pay v2", "content": _XML}},
 }
 
 
@@ -77,6 +79,10 @@ def _apply(parse, channel: str) -> tuple[int, str] | None:
     """Verify and apply; None on success, else (HTTP status, message) for the failure answer."""
     try:
         notification = parse()
+    except PayProtocolNotConfigured as error:
+        # Nothing is verified (there is no key to verify with) and nothing is touched.
+        log.warning("notify refused: protocol not configured", channel=channel, reason=str(error))
+        return 404, str(error)
     except PaySignatureError as error:
         log.warning("notify refused: signature", channel=channel, reason=str(error)[:200])
         return 401, "signature verification failed"
@@ -98,4 +104,6 @@ def _v2_reply(outcome: tuple[int, str] | None) -> Response:
     from chalicelib.wechat import pay_v2  # on first use: see services/pay_gateway.py
 
     body = pay_v2.notify_reply(outcome is None, "" if outcome is None else outcome[1])
-    return Response(body=body.decode("utf-8"), status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})
+    # WeChat reads v2 answers from the body, always sent with 200; a store not on v2 says 404 too.
+    status = 404 if outcome is not None and outcome[0] == 404 else 200
+    return Response(body=body.decode("utf-8"), status_code=status, headers={"Content-Type": "text/xml; charset=utf-8"})

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.settings import PaySettings, get_settings
-from chalicelib.wechat.pay_types import PaymentNotification, PaySignatureError, Refund, Transaction
+from chalicelib.wechat.pay_types import PaymentNotification, PayProtocolNotConfigured, Refund, Transaction
 
 if TYPE_CHECKING:
     from chalicelib.wechat import pay_v2, pay_v3
@@ -72,19 +72,26 @@ class PayGateway:
     def parse_v3_notify(self, headers: Mapping[str, str], body: bytes) -> PaymentNotification:
         from chalicelib.wechat import pay_v3
 
-        if self.v3_config is None:
-            raise PaySignatureError("WeChat Pay v3 is not configured here (WECHAT_PAY_VERSION=v2)")
+        if self.v3_config is None or len(self.v3_config.apiv3_key.encode("utf-8")) != 32:
+            raise PayProtocolNotConfigured("WeChat Pay v3 is not configured here")
         return pay_v3.parse_notify(headers, body, self.v3_config, clock.now())
 
     def parse_v2_pay_notify(self, body: bytes) -> PaymentNotification:
         from chalicelib.wechat import pay_v2
 
-        return pay_v2.parse_pay_notify(body, self.api_key)
+        return pay_v2.parse_pay_notify(body, self._v2_key())
 
     def parse_v2_refund_notify(self, body: bytes) -> PaymentNotification:
         from chalicelib.wechat import pay_v2
 
-        return pay_v2.parse_refund_notify(body, self.api_key)
+        return pay_v2.parse_refund_notify(body, self._v2_key())
+
+    def _v2_key(self) -> str:
+        """The v2 API key, only on a v2 store. A v3 store may still hold a v2 key (a merchant
+        moving between versions), but WeChat sends it v3 notifies only: a v2 one is a forgery."""
+        if self.version != "v2" or len(self.api_key) != 32:
+            raise PayProtocolNotConfigured("WeChat Pay v2 is not configured here")
+        return self.api_key
 
 
 def _v3_config(pay: PaySettings) -> pay_v3.PayV3Config:

@@ -57,6 +57,12 @@ class PaySignatureError(Exception):
     (WeChat retries) and never act on the response."""
 
 
+class PayProtocolNotConfigured(Exception):
+    """A notify of a Pay version (v2 XML, v3 JSON) this store is not configured for. Refused before
+    anything is verified: checking a signature with an empty or unused key would let anyone forge
+    one (`key=` is a valid MD5 input)."""
+
+
 class PayNotifyUnsupported(Exception):
     """A correctly signed notify that is not an event we handle (or lacks the fields we need)."""
 

@@ -63,6 +63,7 @@ def verify_sign_v2(params: Mapping[str, Any], api_key: str, sign_type: str | Non
     """Raise PaySignatureError unless `params["sign"]` is right for `sign_type` (default: the
     `sign_type` the message names, else MD5)."""
     sign_type = sign_type or str(params.get("sign_type") or "MD5")
+    _require_api_key(api_key)
     if sign_type not in SIGN_TYPES:
         raise PaySignatureError(f"unsupported sign_type {sign_type!r}")
     given = str(params.get("sign") or "").upper().encode("utf-8")
@@ -127,6 +128,13 @@ def aes_ecb_decrypt(key: bytes, ciphertext: bytes) -> bytes:
     return unpadder.update(decryptor.update(ciphertext) + decryptor.finalize()) + unpadder.finalize()
 
 
+def _require_api_key(api_key: str) -> None:
+    """WeChat's v2 API keys are 32 characters. Verifying with anything else (above all an empty
+    key: `...&key=` is a valid MD5 input, and md5("") a valid AES key) would accept forgeries."""
+    if len(api_key or "") != 32:
+        raise PaySignatureError("no v2 API key of 32 characters is configured: nothing can verify")
+
+
 def _refund_key(api_key: str) -> bytes:
     return hashlib.md5(api_key.encode("utf-8")).hexdigest().encode("ascii")  # 32 ASCII bytes: AES-256
 
@@ -134,6 +142,7 @@ def _refund_key(api_key: str) -> bytes:
 def decrypt_refund_req_info(req_info: str, api_key: str) -> dict[str, str]:
     """The refund notify's `req_info` as {field: value}. Refund notifies carry no sign: decrypting
     with our key to well-formed XML is what authenticates them, so any failure is PaySignatureError."""
+    _require_api_key(api_key)
     try:
         plain = aes_ecb_decrypt(_refund_key(api_key), base64.b64decode(req_info, validate=True)).decode("utf-8")
     except (binascii.Error, ValueError):
