@@ -1,12 +1,13 @@
-"""Merchant order routes: list and filter, one order with its payments and refunds, ship."""
+"""Merchant order routes: list and filter, one order with its payments and refunds, ship, retry a stuck refund."""
 from __future__ import annotations
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.api.orders import order_out
-from chalicelib.schemas.orders import AdminOrderList, AdminOrderOut, AdminOrderQuery, ShipBody
-from chalicelib.services import merchant_orders, payments, shipping_info
+from chalicelib.schemas.orders import AdminOrderList, AdminOrderOut, AdminOrderQuery, RefundOut, ShipBody
+from chalicelib.services import merchant_orders, payments, refunds, shipping_info
 from chalicelib.storage.orders import Order
+from chalicelib.storage.payments import Refund
 
 api = ApiBlueprint(__name__, tag="admin-orders")
 
@@ -17,9 +18,13 @@ def admin_order_out(order: Order) -> AdminOrderOut:
         **order_out(order).model_dump(), user_id=order.user_id, cancel_reason=order.cancel_reason,
         payments=[{"transaction_id": p.transaction_id, "amount_fen": p.amount_fen, "paid_at": clock.to_iso(p.paid_at)}
                   for p in paid],
-        refunds=[{"out_refund_no": r.out_refund_no, "refund_id": r.refund_id, "amount_fen": r.amount_fen,
-                  "status": r.status} for r in refunded],
+        refunds=[refund_out(r) for r in refunded], refunded_fen=order.refunded_fen,
         shipping_upload=shipping_info.upload_view(order))
+
+
+def refund_out(refund: Refund) -> RefundOut:
+    return RefundOut(out_refund_no=refund.out_refund_no, refund_id=refund.refund_id, amount_fen=refund.amount_fen,
+                     status=refund.status, request_id=refund.request_id, attempts=refund.attempts)
 
 
 @api.route("GET", "/v1/admin/orders", auth="admin", query=AdminOrderQuery, response=AdminOrderList,
@@ -42,3 +47,10 @@ def get_order(request: ApiRequest) -> AdminOrderOut:
 def ship_order(request: ApiRequest) -> AdminOrderOut:
     body = request.body
     return admin_order_out(merchant_orders.ship_order(request.params["order_id"], body.carrier, body.tracking_no))
+
+
+@api.route("POST", "/v1/admin/refunds/{out_refund_no}/retry", auth="admin", response=RefundOut, errors=(404, 409),
+           summary="Ask WeChat again now about a stuck refund (after fixing the cause); a refund already being "
+                   "retried answers unchanged")
+def retry_refund(request: ApiRequest) -> RefundOut:
+    return refund_out(refunds.retry_stuck_refund(request.params["out_refund_no"]))

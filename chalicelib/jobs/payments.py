@@ -17,8 +17,8 @@ def reconcile_payments(event) -> None:
         log.info("payment reconciliation", **outcomes)
 
 
-@bp.schedule(Rate(10, unit=Rate.MINUTES), description="Ask WeChat again about refunds still processing")
+@bp.schedule(Rate(5, unit=Rate.MINUTES), description="Ask WeChat again about unfinished refunds that are due")
 def retry_refunds(event) -> None:
-    outcomes = refunds.retry_processing_refunds()
+    outcomes = refunds.retry_due_refunds()
     if outcomes:
         log.info("refund retry", **outcomes)

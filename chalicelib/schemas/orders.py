@@ -113,7 +113,11 @@ class RefundOut(ResponseModel):
     out_refund_no: str
     refund_id: str | None
     amount_fen: int
-    status: str
+    status: str = Field(description="processing; success; failed (WeChat closed it, no money moved); abnormal "
+                                    "(WeChat could not pay it out: finish it on the merchant platform); stuck "
+                                    "(asking WeChat kept failing: fix the cause, then retry it)")
+    request_id: str | None = Field(default=None, description="the after-sales request it pays, if any")
+    attempts: int = Field(default=0, description="times the retry job asked WeChat again")
 
 
 class AdminOrderOut(OrderOut):
@@ -121,6 +125,8 @@ class AdminOrderOut(OrderOut):
     cancel_reason: str | None
     payments: list[PaymentOut]
     refunds: list[RefundOut]
+    refunded_fen: int = Field(description="money returned on the order's own payment (the order is refunded "
+                                          "when this reaches payable_fen)")
     shipping_upload: ShippingUploadOut | None = Field(
         description="the shipping-info upload to WeChat: pending, uploaded or failed (with WeChat's errcode)")
 

@@ -12,7 +12,7 @@ from typing import Callable
 from chalicelib import clock, queues
 from chalicelib.domain import cursors
 from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_applied, next_status
-from chalicelib.errors import UpstreamError
+from chalicelib.errors import Conflict, UpstreamError
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import OrderTimer
 from chalicelib.services import payments, shipping_info, stock
@@ -20,6 +20,7 @@ from chalicelib.services.order_reads import OrderNotFound, get_order, get_user_o
 from chalicelib.settings import get_settings
 from chalicelib.services.flash_sales import forget_sale
 from chalicelib.storage import flash_transactions, orders, transactions
+from chalicelib.storage import payments as payment_store
 from chalicelib.storage.base import ConditionFailed
 
 log = get_logger(__name__)
@@ -137,12 +138,23 @@ def ship_order(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
     now = clock.now()
     shipment = {"carrier": carrier, "tracking_no": tracking_no, "shipped_at": clock.to_iso(now)}
     try:
-        shipped = orders.change_status(order_id, OrderStatus.PAID.value, OrderStatus.SHIPPED.value,
-                                       timer=(orders.TIMER_AUTO_CONFIRM, now + auto_confirm_after()),
-                                       shipped_at=now, shipment=shipment)
+        shipped = orders.ship(order_id, now, shipment, timer=(orders.TIMER_AUTO_CONFIRM, now + auto_confirm_after()))
+    except orders.RefundInFlight as error:
+        raise _refund_in_progress(error.args[0]) from None
     except ConditionFailed:
         return _as_it_now_is(order_id, OrderEvent.SHIP)
-    return shipping_info.after_shipped(shipped)  # queues WeChat's shipping-info upload; never raises
+    return shipping_info.after_shipped(shipped)
+
+
+def _refund_in_progress(out_refund_nos: list[str]) -> Conflict:
+    """409 naming the after-sales requests whose refunds of unshipped units are under way."""
+    details = []
+    for out_refund_no in out_refund_nos:
+        refund = payment_store.get_refund(out_refund_no)
+        details.append({"out_refund_no": out_refund_no, "request_id": refund.request_id if refund else None,
+                        "refund_status": refund.status if refund else None})
+    return Conflict("A refund of these goods is under way: ship after it ends (or, if it fails, reject the "
+                    "request first)", code="refund_in_progress", details=details)  # queues WeChat's shipping-info upload; never raises
 
 
 def auto_confirm_after() -> timedelta:

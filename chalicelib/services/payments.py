@@ -127,7 +127,10 @@ def _apply(order: orders.Order, payment: Payment) -> str:
         return _apply(orders.get_order(order.order_id), payment)  # it moved meanwhile: decide again
     if order.transaction_id == payment.transaction_id:
         return "duplicate"
-    return _refund_unappliable(order, payment, "paid twice", now)
+    try:
+        return _refund_unappliable(order, payment, "paid twice", now)
+    except transactions.DuplicatePayment:
+        return "duplicate"  # WeChat's redelivery of the second payment's notify: recorded already
 
 
 def _revive_or_refund(order: orders.Order, payment: Payment, now: datetime) -> str:

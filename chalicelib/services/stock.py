@@ -37,8 +37,13 @@ class SyncResult:
     available: int | None
 
 
-def _apply(change: StockChange, movement_key: str, reason: str, source: str) -> int:
-    """Apply one change; returns available afterwards. Raises stock.* errors."""
+def _apply(change: StockChange, movement_key: str, reason: str, source: str, *, key_is_new: bool = False) -> int:
+    """Apply one change; returns available afterwards. Raises stock.* errors.
+
+    `key_is_new`: the movement key was made for this call alone, so finding it applied means our
+    own write committed and only its answer was lost (botocore then retried it): the change is
+    done, and its result is answered as such.
+    """
     for _ in range(MAX_ATTEMPTS):
         before = stock.current_available(change.sku_id)
         delta = change.delta if change.delta is not None else change.absolute - before
@@ -47,6 +52,9 @@ def _apply(change: StockChange, movement_key: str, reason: str, source: str) -> 
                                                 clock.now()))
         except stock.AvailableChanged:
             continue  # an order reserved or released units meanwhile: recompute
+        except stock.AlreadyApplied:
+            if not key_is_new:
+                raise
         after_stock_moved([change.sku_id], decreased=delta < 0)
         return before + delta
     raise Conflict("The stock kept changing; try again", code="stock_busy")
@@ -56,7 +64,7 @@ def adjust_stock(sku_id: str, change: StockChange, reason: str, admin: str) -> i
     """A merchant's adjustment, recorded with its reason; returns available afterwards."""
     key = f"adj#{clock.now().isoformat()}#{secrets.token_hex(4)}"
     try:
-        return _apply(change, key, reason, admin)
+        return _apply(change, key, reason, admin, key_is_new=True)
     except stock.SkuNotFound:
         raise NotFound("No such SKU", code="sku_not_found") from None
     except stock.WouldGoNegative:

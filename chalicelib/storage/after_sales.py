@@ -206,9 +206,17 @@ def create_request(request: AfterSale, order_status: str, held: Claims, after: C
 
 def start_refund(request: AfterSale, refund: Refund, order_status: str, now: datetime) -> None:
     """requested/approved -> refunding with the refund record put, all or nothing (conditions: the
-    request is as read, the out_refund_no is new, the order is still `order_status`)."""
+    request is as read, the out_refund_no is new, the order is still `order_status`). A refund of
+    unshipped units is marked in flight on the order in the same transaction: shipping is refused
+    until it ends, so goods are never both shipped and refunded as unshipped."""
     with _transaction() as transaction:
-        transaction.condition_check(OrderRecord, request.order_id, condition=OrderRecord.status == order_status)
+        order_is_as_read = OrderRecord.status == order_status
+        if refund.restock == "pending":  # a refund of unshipped units: the order waits for it to ship
+            transaction.update(OrderRecord(request.order_id),
+                               actions=[OrderRecord.refunds_in_flight.add({refund.out_refund_no})],
+                               condition=order_is_as_read)
+        else:
+            transaction.condition_check(OrderRecord, request.order_id, condition=order_is_as_read)
         transaction.update(
             AfterSaleRecord(request.request_id),
             actions=[AfterSaleRecord.status.set(REFUNDING), AfterSaleRecord.attempt.set(request.attempt + 1),

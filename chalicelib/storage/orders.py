@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
-                                 UnicodeAttribute, UTCDateTimeAttribute)
+                                 UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -125,6 +125,12 @@ class OrderRecord(Model):
     discount_fen = NumberAttribute()
     delivery_fee_fen = NumberAttribute()
     payable_fen = NumberAttribute()
+    # Money back on the order's own payment, moved in each refund's completion transaction (never
+    # above payable_fen): the order becomes `refunded` from this figure, never from an index read.
+    refunded_fen = NumberAttribute(null=True)
+    # out_refund_nos of refunds of unshipped units still in flight: shipping waits for them
+    # (else the buyer would get the goods and the money). DynamoDB drops the set when it empties.
+    refunds_in_flight = UnicodeSetAttribute(null=True)
     timer_kind = UnicodeAttribute(null=True)
     timer_at = UTCDateTimeAttribute(null=True)
     all_orders = UnicodeAttribute(default=ALL_ORDERS)
@@ -167,6 +173,8 @@ class Order:
     completed_at: datetime | None = None
     shipping_upload: dict[str, Any] | None = None
     flash_sale: dict[str, Any] | None = None
+    refunded_fen: int = 0
+    refunds_in_flight: frozenset[str] = frozenset()
 
 
 def to_record(order: Order) -> OrderRecord:
@@ -204,7 +212,8 @@ def from_record(record: OrderRecord) -> Order:
         cancelled_at=record.cancelled_at, cancel_reason=record.cancel_reason, shipped_at=record.shipped_at,
         completed_at=record.completed_at,
         shipping_upload=record.shipping_upload.as_dict() if record.shipping_upload else None,
-        flash_sale=_flash_sale(record.flash_sale),
+        flash_sale=_flash_sale(record.flash_sale), refunded_fen=int(record.refunded_fen or 0),
+        refunds_in_flight=frozenset(record.refunds_in_flight or ()),
     )
 
 
@@ -258,6 +267,28 @@ def change_status(order_id: str, expected: str, new: str, *, timer: tuple[str, d
     record = OrderRecord(order_id)
     with condition_failure_as(ConditionFailed):
         record.update(actions=actions, condition=OrderRecord.status == expected)
+    return from_record(record)
+
+
+class RefundInFlight(Exception):
+    """The order has a refund of unshipped units in flight: it cannot ship until that ends."""
+
+
+def ship(order_id: str, shipped_at: datetime, shipment: dict[str, Any], timer: tuple[str, datetime]) -> Order:
+    """paid -> shipped, on condition that no refund of unshipped units is in flight. Raises
+    ConditionFailed (not paid any more) or RefundInFlight (it is, but a refund is under way)."""
+    record = OrderRecord(order_id)
+    try:
+        with condition_failure_as(ConditionFailed):
+            record.update(actions=[OrderRecord.status.set("shipped"), OrderRecord.shipped_at.set(shipped_at),
+                                   OrderRecord.shipment.set(shipment), OrderRecord.timer_kind.set(timer[0]),
+                                   OrderRecord.timer_at.set(timer[1])],
+                          condition=(OrderRecord.status == "paid") & OrderRecord.refunds_in_flight.does_not_exist())
+    except ConditionFailed:
+        current = get_order(order_id)
+        if current is not None and current.status == "paid" and current.refunds_in_flight:
+            raise RefundInFlight(sorted(current.refunds_in_flight)) from None
+        raise
     return from_record(record)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
@@ -37,14 +37,24 @@ class RefundsByOrder(_ByOrder):
         index_name = "refunds_by_order"
 
 
-class RefundsByStatus(GlobalSecondaryIndex):
-    """Refunds still `processing`, oldest first, for the retry job (a Query, never a scan)."""
-    class Meta:
-        index_name = "refunds_by_status"
-        projection = AllProjection()
+# A refund's life: processing -> success | failed (WeChat closed it; the money never moved);
+# processing -> abnormal (WeChat could not pay it out: the merchant finishes it by hand, and a
+# SUCCESS or CLOSED may still come) -> success | failed; processing -> stuck (our asks kept
+# failing: alerted, the merchant retries it) -> processing.
+PROCESSING, SUCCESS, FAILED, ABNORMAL, STUCK = "processing", "success", "failed", "abnormal", "stuck"
+UNFINISHED = (PROCESSING, ABNORMAL, STUCK)  # WeChat may still report a result for these
+DUE = "due"
 
-    status = UnicodeAttribute(hash_key=True)
-    created_at = UTCDateTimeAttribute(range_key=True)
+
+class RefundsDue(GlobalSecondaryIndex):
+    """Sparse: only refunds the retry job should ask WeChat about carry `due`, by next attempt.
+    Keys only: the job re-reads each item (consistently) before it acts."""
+    class Meta:
+        index_name = "refunds_due"
+        projection = KeysOnlyProjection()
+
+    due = UnicodeAttribute(hash_key=True)
+    next_attempt_at = UTCDateTimeAttribute(range_key=True)
 
 
 class PaymentRecord(Model):
@@ -75,7 +85,7 @@ class RefundRecord(Model):
     order_id = UnicodeAttribute()
     transaction_id = UnicodeAttribute()
     amount_fen = NumberAttribute()
-    status = UnicodeAttribute()  # processing, success, failed
+    status = UnicodeAttribute()  # PROCESSING, SUCCESS, FAILED, ABNORMAL, STUCK
     reason = UnicodeAttribute()
     refund_id = UnicodeAttribute(null=True)  # WeChat's id, once it has one
     request_id = UnicodeAttribute(null=True)  # the after-sales request, if any
@@ -83,9 +93,13 @@ class RefundRecord(Model):
     restock = UnicodeAttribute(default="no")  # "no", "pending", "done": restocked once
     created_at = UTCDateTimeAttribute()
     completed_at = UTCDateTimeAttribute(null=True)
+    attempts = NumberAttribute(default=0)  # times the retry job asked WeChat
+    failures = NumberAttribute(default=0)  # of those, failed in a row (-> stuck at a limit)
+    due = UnicodeAttribute(null=True)  # DUE while the retry job should look at it (index key)
+    next_attempt_at = UTCDateTimeAttribute(null=True)
 
     by_order = RefundsByOrder()
-    by_status = RefundsByStatus()
+    due_index = RefundsDue()
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,9 @@ class Refund:
     restock: str
     created_at: datetime
     completed_at: datetime | None
+    next_attempt_at: datetime | None = None
+    attempts: int = 0
+    failures: int = 0
 
 
 def payment_record(payment: Payment, now: datetime) -> PaymentRecord:
@@ -124,7 +141,9 @@ def refund_record(refund: Refund) -> RefundRecord:
                         amount_fen=refund.amount_fen, status=refund.status, reason=refund.reason,
                         refund_id=refund.refund_id, request_id=refund.request_id,
                         lines=[RefundLineAttribute(sku_id=sku, quantity=qty) for sku, qty in refund.lines],
-                        restock=refund.restock, created_at=refund.created_at, completed_at=refund.completed_at)
+                        restock=refund.restock, created_at=refund.created_at, completed_at=refund.completed_at,
+                        attempts=refund.attempts, failures=refund.failures,
+                        due=DUE if refund.next_attempt_at else None, next_attempt_at=refund.next_attempt_at)
 
 
 def _to_payment(record: PaymentRecord) -> Payment:
@@ -137,7 +156,9 @@ def _to_refund(record: RefundRecord) -> Refund:
                   amount_fen=int(record.amount_fen), status=record.status, reason=record.reason,
                   refund_id=record.refund_id, request_id=record.request_id,
                   lines=tuple((line.sku_id, int(line.quantity)) for line in record.lines or []),
-                  restock=record.restock, created_at=record.created_at, completed_at=record.completed_at)
+                  restock=record.restock, created_at=record.created_at, completed_at=record.completed_at,
+                  next_attempt_at=record.next_attempt_at if record.due else None,
+                  attempts=int(record.attempts or 0), failures=int(record.failures or 0))
 
 
 def get_payment(transaction_id: str) -> Payment | None:
@@ -172,21 +193,7 @@ def create_refund(refund: Refund) -> bool:
     return True
 
 
-def mark_refund(out_refund_no: str, expected: str, new: str, *, refund_id: str | None = None,
-                completed_at: datetime | None = None) -> bool:
-    """processing -> success/failed (condition: status == expected); False if it moved already."""
-    actions = [RefundRecord.status.set(new)]
-    if refund_id:
-        actions.append(RefundRecord.refund_id.set(refund_id))
-    if completed_at:
-        actions.append(RefundRecord.completed_at.set(completed_at))
-    try:
-        with condition_failure_as(ConditionFailed):
-            RefundRecord(out_refund_no).update(actions=actions, condition=RefundRecord.status == expected)
-    except ConditionFailed:
-        return False
-    return True
-
-
-def processing_refunds(limit: int) -> list[Refund]:
-    return [_to_refund(record) for record in RefundRecord.by_status.query("processing", limit=limit)]
+def due_refund_numbers(now: datetime, limit: int) -> list[str]:
+    """out_refund_nos whose next attempt is due, oldest first (an index read: re-read each)."""
+    return [record.out_refund_no for record in
+            RefundRecord.due_index.query(DUE, RefundRecord.next_attempt_at <= now, limit=limit)]

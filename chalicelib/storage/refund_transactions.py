@@ -1,7 +1,10 @@
-"""Completing a refund: the refund's status and the restock of its unshipped units, together.
+"""A refund's state changes, each one conditional write or transaction.
 
-The refund moves processing -> success under a condition, so however many notifies, queries
-and retries report the same success, the units come back to available stock exactly once.
+Completing a refund moves, together: the refund processing|abnormal|stuck -> success, the
+order's refunded total (and its status to `refunded` when whole, and its in-flight mark), and
+the restock of its unshipped units. The refund's condition makes every repeat of the same
+success (notify, query, retry) change nothing; the order's conditions (the status and refunded
+total it was read with) make two refunds completing at once add up, never overwrite.
 """
 from __future__ import annotations
 
@@ -10,29 +13,132 @@ from datetime import datetime
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.base import ConditionFailed
-from chalicelib.storage.payments import Refund, RefundRecord
+from chalicelib.domain.refunds import OrderAfterRefund
+from chalicelib.storage.base import ConditionFailed, condition_failure_as
+from chalicelib.storage.orders import OrderRecord
+from chalicelib.storage.payments import (ABNORMAL, DUE, FAILED, PROCESSING, STUCK, SUCCESS, UNFINISHED, Refund,
+                                         RefundRecord)
 from chalicelib.storage.skus import SkuRecord
 
 
-def complete_refund_restocking(refund: Refund, refund_id: str | None, now: datetime) -> None:
-    """Raises ConditionFailed when the refund is no longer processing (completed before)."""
-    restocking = refund.restock == "pending"
-    actions = [RefundRecord.status.set("success"), RefundRecord.completed_at.set(now)]
+class RefundFinished(Exception):
+    """The refund is no longer in the state the change expected (finished, or moved meanwhile)."""
+
+
+class OrderMoved(Exception):
+    """The order's status or refunded total changed since it was read: read it again."""
+
+
+def complete_refund(refund: Refund, refund_id: str | None, now: datetime, order: OrderAfterRefund | None,
+                    restock: bool) -> None:
+    """-> success, with `order`'s change and the restock of the refund's lines when `restock`.
+    Raises RefundFinished or OrderMoved; nothing is written then."""
+    actions = [RefundRecord.status.set(SUCCESS), RefundRecord.completed_at.set(now), *_leave_retry_queue()]
     if refund_id:
         actions.append(RefundRecord.refund_id.set(refund_id))
-    if restocking:
-        actions.append(RefundRecord.restock.set("done"))
+    if refund.restock == "pending":
+        actions.append(RefundRecord.restock.set("done" if restock else "skipped_shipped"))
     try:
         with TransactWrite(connection=RefundRecord._get_connection().connection) as transaction:
             transaction.update(RefundRecord(refund.out_refund_no), actions=actions,
-                               condition=RefundRecord.status == "processing")
-            for sku_id, units in refund.lines if restocking else ():
+                               condition=RefundRecord.status.is_in(*UNFINISHED))
+            if order is not None:
+                transaction.update(OrderRecord(refund.order_id), actions=_order_actions(refund, order),
+                                   condition=_order_as_read(order))
+            for sku_id, units in refund.lines if restock else ():
                 transaction.update(SkuRecord(sku_id),
                                    actions=[SkuRecord.sold.add(-units), SkuRecord.available.add(units)],
                                    condition=SkuRecord.sold >= units)
     except TransactWriteError as error:
-        reasons = error.cancellation_reasons or []
-        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-            raise ConditionFailed() from error
+        _raise_condition_failure(error, order_index=1 if order is not None else None)
         raise
+
+
+def close_refund(refund: Refund, refund_id: str | None, now: datetime, release_in_flight: bool) -> None:
+    """-> failed (WeChat closed it: no money moved), and the order may ship again. Raises
+    RefundFinished when it was no longer unfinished."""
+    actions = [RefundRecord.status.set(FAILED), RefundRecord.completed_at.set(now), *_leave_retry_queue()]
+    if refund_id:
+        actions.append(RefundRecord.refund_id.set(refund_id))
+    try:
+        with TransactWrite(connection=RefundRecord._get_connection().connection) as transaction:
+            transaction.update(RefundRecord(refund.out_refund_no), actions=actions,
+                               condition=RefundRecord.status.is_in(*UNFINISHED))
+            if release_in_flight:
+                transaction.update(OrderRecord(refund.order_id),
+                                   actions=[OrderRecord.refunds_in_flight.delete({refund.out_refund_no})],
+                                   condition=OrderRecord.order_id.exists())
+    except TransactWriteError as error:
+        _raise_condition_failure(error, order_index=None)
+        raise
+
+
+def mark_abnormal(refund: Refund, refund_id: str | None, next_attempt_at: datetime) -> bool:
+    """processing|stuck -> abnormal (looked at again at `next_attempt_at`); False if it was not."""
+    actions = [RefundRecord.status.set(ABNORMAL), RefundRecord.due.set(DUE),
+               RefundRecord.next_attempt_at.set(next_attempt_at)]
+    if refund_id:
+        actions.append(RefundRecord.refund_id.set(refund_id))
+    return _update_if(refund.out_refund_no, actions, RefundRecord.status.is_in(PROCESSING, STUCK))
+
+
+def record_attempt(refund: Refund, failed: bool, next_attempt_at: datetime, stuck: bool) -> bool:
+    """The retry job asked WeChat once more: count it and set the next attempt, or (`stuck`) take
+    the refund off the queue. Conditioned on the refund being as read, so two job runs racing on
+    one refund count one attempt; False for the loser."""
+    actions = [RefundRecord.attempts.set(refund.attempts + 1),
+               RefundRecord.failures.set(refund.failures + 1 if failed else 0)]
+    if stuck:
+        actions += [RefundRecord.status.set(STUCK), *_leave_retry_queue()]
+    else:
+        actions += [RefundRecord.due.set(DUE), RefundRecord.next_attempt_at.set(next_attempt_at)]
+    condition = (RefundRecord.status == refund.status) & (RefundRecord.attempts == refund.attempts)
+    return _update_if(refund.out_refund_no, actions, condition)
+
+
+def retry_stuck(out_refund_no: str, now: datetime) -> bool:
+    """stuck -> processing, due now, with its failures forgiven (the merchant fixed the cause)."""
+    return _update_if(out_refund_no, [RefundRecord.status.set(PROCESSING), RefundRecord.failures.set(0),
+                                      RefundRecord.due.set(DUE), RefundRecord.next_attempt_at.set(now)],
+                      RefundRecord.status == STUCK)
+
+
+def _order_actions(refund: Refund, order: OrderAfterRefund) -> list:
+    actions = []
+    if order.refunded_fen != order.expected_refunded_fen:
+        actions.append(OrderRecord.refunded_fen.set(order.refunded_fen))
+    if order.release_in_flight:
+        actions.append(OrderRecord.refunds_in_flight.delete({refund.out_refund_no}))
+    if order.status != order.expected_status:  # -> refunded: nothing is waiting on a timer any more
+        actions += [OrderRecord.status.set(order.status), OrderRecord.timer_kind.remove(),
+                    OrderRecord.timer_at.remove()]
+    return actions
+
+
+def _order_as_read(order: OrderAfterRefund):
+    refunded = OrderRecord.refunded_fen == order.expected_refunded_fen
+    if order.expected_refunded_fen == 0:
+        refunded = OrderRecord.refunded_fen.does_not_exist() | refunded
+    return (OrderRecord.status == order.expected_status) & refunded
+
+
+def _leave_retry_queue() -> list:
+    return [RefundRecord.due.remove(), RefundRecord.next_attempt_at.remove()]
+
+
+def _update_if(out_refund_no: str, actions: list, condition) -> bool:
+    try:
+        with condition_failure_as(ConditionFailed):
+            RefundRecord(out_refund_no).update(actions=actions, condition=condition)
+    except ConditionFailed:
+        return False
+    return True
+
+
+def _raise_condition_failure(error: TransactWriteError, order_index: int | None) -> None:
+    failed = {index for index, reason in enumerate(error.cancellation_reasons or [])
+              if reason is not None and reason.code == "ConditionalCheckFailed"}
+    if 0 in failed:
+        raise RefundFinished() from None
+    if order_index is not None and order_index in failed:
+        raise OrderMoved() from None

@@ -119,7 +119,7 @@ def _schedule_completion(state: Any, out_refund_no: str) -> None:
 
 def complete_refund(state: Any, out_refund_no: str, status: str, knobs: DeliveryKnobs,
                     only_if_processing: bool = False) -> tuple[Refund, list[NotifyJob]]:
-    """PROCESSING -> status and notify; a finished refund just notifies again."""
+    """PROCESSING (or ABNORMAL) -> status and notify; a finished refund just notifies again."""
     if status not in pay_messages.REFUND_EVENTS:
         raise PayError(400, f"status must be one of {sorted(pay_messages.REFUND_EVENTS)}")
     pay = book(state)
@@ -128,7 +128,9 @@ def complete_refund(state: Any, out_refund_no: str, status: str, knobs: Delivery
         if refund is None:
             raise PayError(404, f"no refund {out_refund_no!r}")
         pay_messages.check_corrupt(refund.api, "refund", knobs.corrupt)
-        if refund.status == "PROCESSING":
+        # ABNORMAL is not final: the merchant finishes it by hand on the merchant platform
+        # (to the buyer's bank card or balance: SUCCESS) or gives up on it (CLOSED).
+        if refund.status == "PROCESSING" or (refund.status == "ABNORMAL" and status != "ABNORMAL"):
             finish_refund(pay, refund, status, state.now())
             txn = pay.transactions[refund.out_trade_no]
             if status == "CLOSED" and refunded_amount(pay, txn) == 0:

@@ -134,3 +134,27 @@ def test_a_v3_notify_without_signature_headers_is_a_4xx_fail(client, wechat_sim,
                                 body=b'{"id": "x", "event_type": "TRANSACTION.SUCCESS"}')
     assert response.status_code == 401
     assert b'"code": "FAIL"' in response.body or b'"code":"FAIL"' in response.body
+
+
+def test_a_redelivered_notify_of_a_second_payment_is_answered_as_a_success(client, wechat_sim, shopper,
+                                                                           monkeypatch):
+    from chalicelib import clock
+    from chalicelib.services.pay_gateway import PayGateway
+    from chalicelib.wechat.pay_types import PaymentNotification, Transaction
+    from tests.conftest import TEST_ENV
+
+    order = _order(client, shopper)
+    _pay(client, wechat_sim, shopper, order)
+    # The buyer paid the same order twice (e.g. from two devices): WeChat's verified word on the
+    # second payment, delivered and then redelivered (as WeChat does until it hears success).
+    second = PaymentNotification("payment", Transaction(
+        out_trade_no=order["out_trade_no"], transaction_id="4200000000second", trade_state="SUCCESS",
+        amount_total_fen=order["payable_fen"], payer_openid="o-payer", appid=TEST_ENV["WECHAT_APPID"],
+        mchid="1900000109", success_time=clock.now()), None, "notify-2")
+    monkeypatch.setattr(PayGateway, "parse_v3_notify", lambda self, headers, body: second)
+    for _ in range(3):
+        response = client.http.post("/v1/payments/wechat/v3/notify", headers={"Content-Type": "application/json"},
+                                    body=b"{}")
+        assert response.status_code == 204, response.body
+    assert [r.out_refund_no for r in payment_store.refunds_of_order(order["order_id"])] == ["RF4200000000second"]
+    assert orders.get_order(order["order_id"]).status == "paid"

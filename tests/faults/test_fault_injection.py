@@ -148,3 +148,42 @@ def test_refunds_never_exceed_payments_under_faults(shop):
     assert refunded == paid == order.payable_fen
     assert counters("s1") == {"available": 30, "allocated": 0, "reserved": 0, "sold": 0, "stock_in": 30}
     assert orders.get_order(order.order_id).status == "refunded"
+
+
+def test_a_stock_adjustment_whose_answer_was_lost_is_answered_as_applied_once(shop):
+    """The TransactWrite commits, its answer is lost, botocore sends it again and meets its own
+    movement key: that is the adjustment done, answered with its result, not a 500."""
+    import json
+    import uuid
+
+    from botocore.awsrequest import AWSRequest
+    from botocore.exceptions import ReadTimeoutError
+    from botocore.httpsession import URLLib3Session
+
+    from chalicelib.services import stock
+    from chalicelib.storage.skus import SkuRecord
+    from chalicelib.storage.stock import StockMovementRecord
+
+    client = SkuRecord._get_connection().connection.client
+    lost = []
+
+    def deliver_then_lose_the_answer(request, **_kwargs):
+        # The engine applies it; the caller sees a timeout and botocore retries. The retry's
+        # idempotency token does not save us here: it is sent past the token's window (10 min),
+        # as when the answer is lost for that long, so the retry meets the movement's condition.
+        if not lost:
+            body = json.loads(request.body)
+            body["ClientRequestToken"] = str(uuid.uuid4())
+            headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+            first = AWSRequest(method="POST", url=request.url, headers=headers, data=json.dumps(body)).prepare()
+            lost.append(URLLib3Session().send(first).status_code)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    client.meta.events.register("before-send.dynamodb.TransactWriteItems", deliver_then_lose_the_answer)
+    try:
+        assert stock.adjust_stock("s1", stock.StockChange("s1", delta=5), "到货", "admin") == 35
+    finally:
+        client.meta.events.unregister("before-send.dynamodb.TransactWriteItems", deliver_then_lose_the_answer)
+    assert lost == [200]
+    assert (counters("s1")["available"], counters("s1")["stock_in"]) == (35, 35)
+    assert StockMovementRecord.count("s1") == 1

@@ -2,6 +2,8 @@
 notify, WeChat's order is settled before ours closes, and refund retries are idempotent."""
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from datetime import timedelta
 
@@ -81,7 +83,7 @@ def test_nothing_is_closed_while_wechat_cannot_be_asked(prepaid, wechat_sim):
     assert counters("sku-durian-3kg")["reserved"] == 2
 
 
-def test_refund_retries_are_idempotent_by_out_refund_no(client, prepaid, wechat_sim):
+def test_refund_retries_are_idempotent_by_out_refund_no(client, prepaid, wechat_sim, monkeypatch):
     from chalicelib.wechat.pay_types import Refund as WeChatRefund
 
     sim_call(wechat_sim, "POST", "/__sim/pay/pay", {"out_trade_no": prepaid["out_trade_no"], "hold": True})
@@ -89,9 +91,11 @@ def test_refund_retries_are_idempotent_by_out_refund_no(client, prepaid, wechat_
     order = orders.get_order(prepaid["order_id"])
     refund = refunds.new_refund(order, order.transaction_id, 1000, "test", lines=(("sku-durian-3kg", 1),),
                                 out_refund_no="RT-retry-1")
+    refund = dataclasses.replace(refund, next_attempt_at=clock.now())  # due at once
     payment_store.create_refund(refund)
+    monkeypatch.setattr(refunds, "next_refund_attempt", lambda *_args, **_kw: timedelta(0))  # and again
     for _ in range(3):  # the retry job runs again and again; WeChat is asked with the same number
-        refunds.retry_processing_refunds()
+        assert refunds.retry_due_refunds() == {"processing": 1}
     done = WeChatRefund(out_refund_no="RT-retry-1", refund_id="5030000001", out_trade_no=order.out_trade_no,
                         transaction_id=order.transaction_id, refund_fen=1000, total_fen=order.payable_fen,
                         status="SUCCESS", success_time=clock.now())

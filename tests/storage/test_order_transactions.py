@@ -139,7 +139,7 @@ def test_reviving_without_stock_fails_and_writes_nothing(aws):
 
 
 def test_an_unappliable_payment_is_recorded_with_its_refund_once(aws):
-    from chalicelib.storage import payments
+    from chalicelib.storage import payments, refund_transactions
     from chalicelib.storage.payments import Refund
 
     make_product(skus={"s1": 3})
@@ -151,5 +151,8 @@ def test_an_unappliable_payment_is_recorded_with_its_refund_once(aws):
     with pytest.raises(transactions.DuplicatePayment):
         transactions.record_payment_to_refund(_payment(order, outcome="refunding"), refund, clock.now())
     assert payments.get_refund("R4200000001").status == "processing"
-    assert payments.mark_refund("R4200000001", "processing", "success", refund_id="5030") is True
-    assert payments.mark_refund("R4200000001", "processing", "success") is False
+    # Completing it twice: the second finds it finished (its condition: still unfinished).
+    refund_transactions.complete_refund(refund, "5030", clock.now(), order=None, restock=False)
+    with pytest.raises(refund_transactions.RefundFinished):
+        refund_transactions.complete_refund(refund, "5030", clock.now(), order=None, restock=False)
+    assert payments.get_refund("R4200000001").status == "success"
