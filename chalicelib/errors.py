@@ -68,6 +68,13 @@ class PayloadTooLarge(AppError):
     message = "The request body is larger than 1 MiB"
 
 
+class UnsupportedMediaType(AppError):
+    """A body sent as something other than what the route reads (Content-Type)."""
+    status = 415
+    code = "unsupported_media_type"
+    message = "Send the body as application/json"
+
+
 class RateLimited(AppError):
     status = 429
     code = "rate_limited"

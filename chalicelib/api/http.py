@@ -10,6 +10,12 @@
 Every declared route is also recorded in ROUTES, from which /openapi.json is generated, so the
 document cannot drift from what the code accepts. Handlers stay thin: parse (done here), one
 service call, shape the reply.
+
+Every answer this layer makes is the envelope, Content-Type refusals included: Chalice is told
+that a route takes any media type, and `dispatch` refuses a body of a type the route does not
+read with 415 `unsupported_media_type` (Chalice's own check answers `{"Code":
+"UnsupportedMediaType"}`, outside the envelope). Routes that read no body ignore Content-Type,
+as they ignore the body.
 """
 from __future__ import annotations
 
@@ -25,7 +31,8 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import log as logging_setup
 from chalicelib.api import cors
-from chalicelib.errors import AppError, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
+from chalicelib.errors import (AppError, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
+                               ValidationFailed)
 from chalicelib.services import auth as auth_service
 from chalicelib.storage.base import is_transient
 
@@ -35,6 +42,7 @@ MAX_BODY_BYTES = 1024 * 1024
 PATH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_JSON_DEPTH = 64
 JSON_CONTENT_TYPE = "application/json"
+ANY_CONTENT_TYPE = "*/*"
 
 log = logging_setup.get_logger(__name__)
 
@@ -56,6 +64,11 @@ class RouteSpec:
     # OpenAPI operation fields replacing the generated ones, for a route that answers in someone
     # else's format (WeChat Pay's callbacks): e.g. {"requestBody": ..., "responses": ...}.
     doc: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def reads_body(self) -> bool:
+        """Whether the route reads a request body (a model, or a callback's documented raw body)."""
+        return self.body is not None or "requestBody" in (self.doc or {})
 
 
 ROUTES: list[RouteSpec] = []
@@ -100,6 +113,8 @@ class ApiBlueprint:
               response: type[BaseModel] | None = None, status: int = 200, errors: tuple[int, ...] = (),
               also: tuple[int, ...] = (), content_types: tuple[str, ...] = (JSON_CONTENT_TYPE,),
               doc: dict[str, Any] | None = None) -> Callable:
+        if body is not None and 415 not in errors:  # a body of another type is refused (dispatch)
+            errors = (*errors, 415)
         spec = RouteSpec(method=method, path=path, summary=summary, auth=auth, body=body, query=query,
                          response=response, status=status, errors=errors, tag=self.tag, also=also,
                          content_types=content_types, doc=doc)
@@ -109,7 +124,8 @@ class ApiBlueprint:
                 return dispatch(spec, handler, self.blueprint.current_request, params)
 
             view.__name__ = handler.__name__
-            self.blueprint.route(path, methods=[method], content_types=list(content_types))(view)
+            # Chalice lets every media type through; dispatch checks it and answers the envelope.
+            self.blueprint.route(path, methods=[method], content_types=[ANY_CONTENT_TYPE])(view)
             ROUTES.append(spec)
             if path not in _PREFLIGHT_PATHS:  # one OPTIONS view per path, by whichever blueprint declares it first
                 _PREFLIGHT_PATHS.add(path)
@@ -132,6 +148,8 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
     request_id = _request_id(request)
     context_token = logging_setup.bind(request_id=request_id)
     try:
+        if spec.reads_body:  # before authentication, where Chalice's own check was
+            _check_content_type(request, spec.content_types)
         principal = _authenticate(request, spec.auth) if spec.auth else None
         _check_path_ids(params)
         logging_setup.bind(order_id=params.get("order_id", ""))  # every line of an order's request names it
@@ -173,6 +191,17 @@ def _check_path_ids(params: dict[str, str]) -> None:
         if not PATH_ID.match(value or ""):
             raise NotFound(f"No such {name.removesuffix('_id')}", code="not_found",
                            details=[{"field": name, "message": "no such id"}])
+
+
+def _check_content_type(request: Request, accepted: tuple[str, ...]) -> None:
+    """The body's media type (parameters such as charset aside; absent means JSON, as API Gateway
+    and Chalice take it) must be one the route reads, else 415."""
+    header = (request.headers or {}).get("content-type") or JSON_CONTENT_TYPE
+    media_type = header.split(";", 1)[0].strip().lower()
+    if media_type not in accepted:
+        raise UnsupportedMediaType(f"Send the body as {' or '.join(accepted)}",
+                                   details=[{"field": "Content-Type",
+                                             "message": f"{media_type[:100]!r} is not accepted here"}])
 
 
 def _authenticate(request: Request, role: str) -> auth_service.Principal:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -17,6 +18,11 @@ from chalicelib.storage.users import OpenidMismatch
 
 log = get_logger(__name__)
 
+# A bearer token as RFC 6750 writes it (b64token), and no longer than any token we issue could be.
+# Anything else is refused before it is verified: verify_token compares signatures with
+# hmac.compare_digest, which raises TypeError on non-ASCII text, and a header is whatever a
+# client sends (found by fuzzing the logout routes: "Bearer v1.x.é" was a 500).
+TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]{1,2048}=*")
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,6 +89,8 @@ def log_in_admin(username: str, password: str) -> IssuedToken:
 
 def authenticate(token: str, required_role: str) -> Principal:
     """The caller behind a bearer token, or 401 (bad/expired/revoked) / 403 (wrong role)."""
+    if not TOKEN_SYNTAX.fullmatch(token):
+        raise auth_tokens.InvalidToken()
     claims = auth_tokens.verify_token(token, get_settings().auth_token_secret, clock.epoch_seconds())
     session = sessions.get_session(claims.session_id)
     if session is None or session.revoked or session.expires_at <= clock.epoch_seconds() \

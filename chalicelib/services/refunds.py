@@ -136,7 +136,7 @@ def _close(refund: Refund, refund_id: str | None) -> str:
     alerts.record_alert(REFUND_FAILED, clock.now(), detail={
         "problem": "WeChat says CLOSED", "out_refund_no": refund.out_refund_no,
         "order_id": refund.order_id, "amount_fen": refund.amount_fen})
-    _settle_after_sale(refund, failure="WeChat Pay closed the refund; approve again or reject")
+    _settle_after_sale(refund, failure="WeChat Pay says CLOSED (no money moved); approve again or reject")
     return "failed"
 
 

@@ -153,7 +153,7 @@ def test_a_refund_wechat_refuses_goes_back_to_approved_and_can_be_asked_again(cl
     assert failed["status"] == "approved" and "CLOSED" in failed["note"]
     retried = _admin(client, shop, request["request_id"], "approve")[1]
     assert retried["out_refund_no"] == f"AS{request['request_id']}-2" and retried["status"] in REFUND_STARTED
-    assert _wechat_says(first["out_refund_no"], "CLOSED") == "failed"  # the old refund's news moves nothing
+    assert _wechat_says(first["out_refund_no"], "CLOSED") == "duplicate"  # the old refund's news moves nothing
     assert _admin(client, shop, request["request_id"], "reject", {"reason": "x"})[0] == 409  # refunding
     _wechat_says(retried["out_refund_no"])
     assert orders.get_order(order["order_id"]).status == "refunded"

@@ -66,3 +66,58 @@ def test_null_means_the_same_as_absent_in_a_patch(client):
 def test_an_unknown_route_is_an_error_envelope_not_a_500(client):
     response = client.http.get("/v1/nothing-here")
     assert response.status_code in (403, 404)
+
+
+# --- Content-Type: a body of a type the route does not read is 415 in the envelope -----------------
+
+@pytest.mark.parametrize("content_type", [
+    "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+    "application/xml", "application/octet-stream", "application/jsonp", "nonsense",
+])
+@pytest.mark.parametrize("path, payload", [
+    ("/v1/auth/login", {"code": "alice-1"}),
+    ("/v1/admin/auth/login", {"username": "admin", "password": "admin-test-password"}),
+])
+def test_a_json_route_sent_another_content_type_is_415_unsupported_media_type(client, path, payload, content_type):
+    # Chalice's own check answered {"Code": "UnsupportedMediaType", "Message": ...}: no Details, not snake_case.
+    status, body, _ = call(client, "POST", path, payload, headers={"Content-Type": content_type})
+    assert status == 415, body
+    assert_envelope(body, "unsupported_media_type")
+    assert body["Details"][0]["field"] == "Content-Type"
+    assert _nothing_written()
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8", " application/json ",
+])
+def test_json_with_any_parameters_or_case_is_accepted(client, content_type):
+    status, body, _ = call(client, "POST", "/v1/auth/login", {"code": "alice-1"}, headers={"Content-Type": content_type})
+    assert status == 200, body
+
+
+def test_a_json_body_without_a_content_type_is_taken_as_json(client):
+    response = client.http.post("/v1/auth/login", headers={}, body='{"code": "alice-1"}')
+    assert response.status_code == 200, response.body
+
+
+def test_routes_without_a_body_ignore_the_content_type(client):
+    token, _ = log_in(client)
+    status, body, _ = call(client, "GET", "/v1/me", token=token, headers={"Content-Type": "text/plain"})
+    assert status == 200, body
+    status, body, _ = call(client, "GET", "/v1/products", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200, body
+
+
+def test_the_openapi_document_declares_415_on_every_route_with_a_json_body():
+    import app  # noqa: F401  (registers every route)
+    from chalicelib.api.openapi import build_document
+
+    for path, methods in build_document()["paths"].items():
+        for method, operation in methods.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if set(content) == {"application/json"} and "415" not in operation["responses"]:
+                # the WeChat Pay v3 callback documents WeChat's own answers instead
+                assert path == "/v1/payments/wechat/v3/notify", (method, path)
+            elif "application/json" in content:
+                assert operation["responses"]["415"]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorEnvelope"}, (method, path)

@@ -111,7 +111,7 @@ def test_an_abnormal_refund_that_wechat_then_closes_can_be_approved_again(client
     _wechat_finishes(shop, approved["out_refund_no"], "ABNORMAL")
     _wechat_finishes(shop, approved["out_refund_no"], "CLOSED")
     closed = _request(client, shop, approved["request_id"])
-    assert closed["status"] == "approved" and "closed" in closed["note"]
+    assert closed["status"] == "approved" and "CLOSED" in closed["note"]
     second = call(client, "POST", f"/v1/admin/after-sales/{approved['request_id']}/approve", token=shop["admin"])[1]
     assert second["out_refund_no"] == f"AS{approved['request_id']}-2"
     _wechat_finishes(shop, second["out_refund_no"], "SUCCESS")

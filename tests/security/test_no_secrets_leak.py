@@ -69,7 +69,7 @@ def _run_the_main_flows(client, wechat_sim) -> None:
     assert call(client, "GET", "/v1/me", token=token[:-4] + "AAAA")[0] == 401
     assert call(client, "POST", "/v1/admin/auth/login", {"username": "admin", "password": "wrong"})[0] == 401
     assert client.http.post("/v1/payments/wechat/v3/notify", headers={"Content-Type": "application/json"},
-                            body=b'{"resource": {}}').status_code == 401
+                            body=b'{"resource": {}}').status_code in (401, 404)  # 404 on a v2 store
     assert call(client, "POST", "/v1/auth/logout", token=token)[0] == 204
 
 
