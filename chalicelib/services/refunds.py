@@ -7,6 +7,9 @@ that keeps failing becomes `stuck`, alerted, until the merchant retries it.
 """
 from __future__ import annotations
 
+import random
+import time
+
 from chalicelib import clock
 from chalicelib.domain.refunds import (FIRST_ATTEMPT_DELAY, RefundExceedsPayment, next_refund_attempt,
                                       order_after_refund)
@@ -80,6 +83,7 @@ def complete_refund(refund: Refund, refund_id: str | None) -> str:
     current, outcome = refund, None
     for attempt in range(ORDER_ATTEMPTS):
         if attempt:
+            time.sleep(random.uniform(0, 0.02 * attempt))  # spread completions racing on one order
             current = payments.get_refund(refund.out_refund_no)
         if current.status not in UNFINISHED:
             outcome = "duplicate"

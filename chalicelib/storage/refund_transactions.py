@@ -26,7 +26,8 @@ class RefundFinished(Exception):
 
 
 class OrderMoved(Exception):
-    """The order's status or refunded total changed since it was read: read it again."""
+    """The order's status or refunded total changed since it was read (or another transaction
+    held it): read it again."""
 
 
 def complete_refund(refund: Refund, refund_id: str | None, now: datetime, order: OrderAfterRefund | None,
@@ -136,9 +137,10 @@ def _update_if(out_refund_no: str, actions: list, condition) -> bool:
 
 
 def _raise_condition_failure(error: TransactWriteError, order_index: int | None) -> None:
-    failed = {index for index, reason in enumerate(error.cancellation_reasons or [])
-              if reason is not None and reason.code == "ConditionalCheckFailed"}
-    if 0 in failed:
+    codes = {index: reason.code for index, reason in enumerate(error.cancellation_reasons or []) if reason}
+    if codes.get(0) == "ConditionalCheckFailed":
         raise RefundFinished() from None
-    if order_index is not None and order_index in failed:
+    if order_index is not None and codes.get(order_index) == "ConditionalCheckFailed":
         raise OrderMoved() from None
+    if "TransactionConflict" in codes.values():
+        raise OrderMoved() from None  # another completion was writing the same items: read again
