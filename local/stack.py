@@ -8,7 +8,8 @@ Ports: API_PORT (8000), DYNAMODB_PORT (8001), SQS_PORT (8002), WECHAT_SIM_PORT (
 Environment precedence for the app's processes (API, worker, provisioning), lowest first:
   1. `.chalice/config.json`: top-level environment_variables, then the `local` stage's;
   2. the stack's own services: WECHAT_API_BASE and WECHAT_PAY_API_BASE -> the simulator,
-     WECHAT_PAY_NOTIFY_URL -> the API, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY=local;
+     WECHAT_PAY_NOTIFY_URL -> the API, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY=local, and the
+     simulator's generated Pay keys (WECHAT_PAY_PRIVATE_KEY, _CERT_SERIAL, _PLATFORM_CERTS, ...);
   3. the caller's environment (`WECHAT_API_BASE=http://127.0.0.1:9100 make run`,
      `PAY_TIMEOUT_MINUTES=0.5 make run`): any name set and non-empty wins over 1 and 2;
   4. AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS: always the stack's own DynamoDB and SQS
@@ -18,13 +19,17 @@ A `LocalStack` used as a library (tests) does not inherit the host process's app
 (WECHAT_*, AWS_*, ADMIN_*, TABLE_PREFIX, ...), only PATH and the like; the CLI passes
 `inherit_env=True`, which makes the caller's environment layer 3.
 
+The WeChat simulator gets none of these layers: it runs on its own demo merchant whatever the
+app is given (local/sim_settings.py says why and what it does get).
+
 Why the API is not started with the `chalice local` CLI itself: that command copies the stage's
 environment_variables over os.environ (CLIFactory.load_chalice_app does
 `environ.update(config.environment_variables)`), so the stage's WECHAT_API_BASE would silently
 beat the caller's. `serve-api` builds the same Config and LocalDevServer that `chalice local
 --stage local` builds, but passes the caller's values of the stage's names as user-provided
 environment_variables, which Chalice merges last, so they win. (It also leaves out chalice's
-autoreloader, which re-executes sys.argv and so cannot restart a `python -m` module.)
+autoreloader, which re-executes sys.argv and so cannot restart a `python -m` module, and listens
+with a backlog of 512 instead of HTTPServer's 5: local/api_server.py.)
 """
 from __future__ import annotations
 
@@ -37,10 +42,11 @@ import time
 from typing import Any, Mapping
 
 from local.dynamodb_local import DynamoDBHandle, start_dynamodb, start_moto_server
-from local.pay_setup import DEMO_PAY_ENV, pay_env
+from local.pay_setup import pay_env
 from local.processes import (LOG_DIR, LOOPBACK, ROOT, ManagedProcess, ProcessRegistry, StartupError,
                              chalice_stage_env, free_port, ignore_interrupts, is_set, port_from_env,
                              port_is_open, start_process, wait_for_http, wait_for_port, wait_until)
+from local.sim_settings import merchant_pay_names, simulator_env, simulator_pay_env, wechat_rows
 
 STAGE = "local"
 PAY_KEYS_DIR = ROOT / ".local" / "wechat_pay"
@@ -52,10 +58,15 @@ API_STARTUP_SECONDS = 60.0
 PROVISION_SECONDS = 180.0
 
 
+def host_env(base: Mapping[str, str]) -> dict[str, str]:
+    """`base` without any app setting: PATH, HOME, locale and the like."""
+    return {name: value for name, value in base.items() if not name.startswith(APP_SETTING_PREFIXES)}
+
+
 def build_env(*, base: Mapping[str, str], caller: Mapping[str, str], services: Mapping[str, str],
               endpoints: Mapping[str, str], overrides: Mapping[str, str], stage: str = STAGE) -> dict[str, str]:
     """The environment of the app's processes; see the module docstring for the precedence."""
-    env = {name: value for name, value in base.items() if not name.startswith(APP_SETTING_PREFIXES)}
+    env = host_env(base)
     env.update(chalice_stage_env(stage))
     env.update(services)
     env.update({name: value for name, value in caller.items() if value})
@@ -100,6 +111,11 @@ class LocalStack:
             overrides.setdefault("WORKER_SCHEDULE_SCALE", str(worker_schedule_scale))
         self.env = build_env(base=os.environ, caller=caller, services=services, endpoints=endpoints,
                              overrides=overrides)
+        # Names the caller or the overrides set: what the stack's generated Pay keys must not replace.
+        self._explicit = {**{name: value for name, value in caller.items() if value}, **overrides}
+        self.merchant_pay_names = merchant_pay_names(self._explicit)
+        self.simulator_env = simulator_env(host=host_env(os.environ), explicit=self._explicit, app_env=self.env,
+                                           simulator_url=self.wechat_sim_url, stage=STAGE)
         self.ignored_caller_endpoints = {name: caller[name] for name in FORCED_ENDPOINT_NAMES
                                          if is_set(caller, name) and caller[name] != self.env[name]}
 
@@ -125,19 +141,20 @@ class LocalStack:
         return self
 
     def _prepare_pay_keys(self) -> None:
-        """WeChat Pay keys shared by the app and the simulator (generated once in .local/)."""
-        keys = pay_env(PAY_KEYS_DIR, mch_id=self.env.get("WECHAT_PAY_MCH_ID") or DEMO_PAY_ENV["WECHAT_PAY_MCH_ID"])
+        """The simulator's demo merchant and platform keys (generated once in .local/); the app
+        gets them for every Pay key setting nobody gave it."""
+        keys = pay_env(PAY_KEYS_DIR, mch_id=simulator_pay_env(STAGE)["WECHAT_PAY_MCH_ID"])
         for name, value in keys.items():
-            if not is_set(self.caller_env, name):
+            if not is_set(self._explicit, name):
                 self.env[name] = value
 
     def _start_services(self) -> None:
         sqs = self._registry.add(start_moto_server(self.ports["sqs"], "sqs-moto"))
         self.processes["sqs"] = sqs
-        # The simulator reads WECHAT_APPID / WECHAT_SECRET from its environment (kept out of argv).
+        # Its own environment, not the app's; it reads WECHAT_APPID / WECHAT_SECRET there (kept out of argv).
         sim = self._add("wechat-sim", [sys.executable, "-m", "local.wechat_sim", "--host", LOOPBACK,
                                        "--port", str(self.ports["wechat_sim"]), "--pay-keys-dir", str(PAY_KEYS_DIR)],
-                        echo=False)
+                        echo=False, env=self.simulator_env)
         handle: DynamoDBHandle = self._registry.add(
             start_dynamodb(self.ports["dynamodb"], engine=self.env.get("DYNAMODB_ENGINE")))
         self.processes["dynamodb"] = handle.process
@@ -153,8 +170,10 @@ class LocalStack:
             raise StartupError(f"provisioning failed (code {process.returncode}); "
                                f"log {process.log_path}:\n{process.log_tail(40)}")
 
-    def _add(self, name: str, argv: list[str], echo: bool | None = None) -> ManagedProcess:
-        process = start_process(name, argv, env=self.env, cwd=ROOT, echo=self._echo if echo is None else echo)
+    def _add(self, name: str, argv: list[str], echo: bool | None = None,
+             env: Mapping[str, str] | None = None) -> ManagedProcess:
+        process = start_process(name, argv, env=self.env if env is None else env, cwd=ROOT,
+                                echo=self._echo if echo is None else echo)
         self.processes[name] = self._registry.add(process)
         return process
 
@@ -180,11 +199,8 @@ class LocalStack:
     def banner(self) -> str:
         api = self.api_url
         engine = {"dynamodb-local": "DynamoDB Local", "moto": "DynamoDB (moto fallback)"}.get(self.dynamodb_engine or "")
-        wechat = self.env.get("WECHAT_API_BASE", "")
-        rows = [("API", api), (engine or "DynamoDB", self.dynamodb_endpoint), ("SQS (moto)", self.sqs_endpoint),
-                ("WeChat simulator", self.wechat_sim_url)]
-        if wechat.rstrip("/") != self.wechat_sim_url:
-            rows.append(("WECHAT_API_BASE", f"{wechat} (not the simulator)"))
+        rows = [("API", api), (engine or "DynamoDB", self.dynamodb_endpoint), ("SQS (moto)", self.sqs_endpoint)]
+        rows += wechat_rows(self.env, self.wechat_sim_url, self.merchant_pay_names)
         rows.append(("logs", f"{LOG_DIR.relative_to(ROOT)}/"))
         admin_user = self.env.get("ADMIN_USERNAME", "admin")
         password = self.env.get("ADMIN_PASSWORD", "")
@@ -265,12 +281,17 @@ def serve_api(host: str, port: int, stage: str = STAGE) -> None:
 
     from chalice.deploy.validate import validate_routes
 
+    from local.api_server import LISTEN_BACKLOG, create_api_server, effective_backlog
+
     os.chdir(ROOT)
-    factory, config = chalice_local_config(stage)
+    _, config = chalice_local_config(stage)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     app = config.chalice_app
     validate_routes(app.routes)
-    server = factory.create_local_server(app, config, host, port)
+    server = create_api_server(app, config, host, port)  # chalice's server, with a backlog for bursts
+    if effective_backlog() < LISTEN_BACKLOG:
+        print(f"serve-api: the OS caps the listen backlog at {effective_backlog()} (net.core.somaxconn); "
+              f"bursts of more connections than that wait for retries", flush=True)
     server.serve_forever()
 
 
