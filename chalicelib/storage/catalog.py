@@ -36,7 +36,8 @@ from chalicelib.storage.skus import (NewSku, SkuMissing, SkuRecord, get_sku, new
 
 __all__ = ["CategoryRecord", "ProductRecord", "SkuRecord", "ListingRecord", "Product", "SkuEntry", "NewSku",
            "ProductMissing", "SkuMissing", "ConcurrentUpdate", "create_category", "create_product", "create_sku",
-           "create_product_with_skus", "update_product", "update_sku", "add_sales", "update_product_sales"]
+           "create_product_with_skus", "update_product", "update_sku", "add_sales", "update_product_sales",
+           "add_sales_once", "SalesAlreadyCounted"]
 
 MAX_SKUS = 50
 MAX_TRANSACTION_ITEMS = 100
@@ -183,6 +184,26 @@ def add_sales(product_id: str, quantity: int, now: datetime) -> Product:
     Every call rewrites all the product's listing items, so callers should add up sales per
     product (e.g. per queue batch) rather than call it once per order line."""
     return update_product_sales(product_id, lambda count: count + quantity, now)
+
+
+class SalesAlreadyCounted(Exception):
+    """A marker of the batch exists: part of it was counted before (by a run that crashed or a
+    concurrent one). Check the markers and send the rest again."""
+
+
+def add_sales_once(product_id: str, marks: dict[str, int], now: datetime, keep_marks_until: datetime) -> Product:
+    """Add sum(marks.values()) units (negative: units refunded) to the product's sales, and put
+    each marker key in the same transaction on condition it is new: a batch counts at most once.
+    Raises SalesAlreadyCounted when some marker exists (nothing is written then)."""
+    from chalicelib.storage.idempotency import COMPLETED, IdempotencyRecord
+
+    total = sum(marks.values())
+    writes = [_Write("save", IdempotencyRecord(key, status=COMPLETED, lease_expires_at=now, expires_at=keep_marks_until),
+                     condition=IdempotencyRecord.key.does_not_exist(), on_failure=SalesAlreadyCounted())
+              for key in sorted(marks)]
+    return _change_product(
+        product_id,
+        lambda product: (dataclasses.replace(product, sales_count=max(0, product.sales_count + total)), writes), now)
 
 
 def update_product_sales(product_id: str, new_count: Callable[[int], int], now: datetime) -> Product:

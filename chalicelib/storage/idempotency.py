@@ -94,3 +94,13 @@ def run_once(key: str, now: datetime, lease: timedelta, keep_for: timedelta, act
         raise
     complete(key)
     return result
+
+
+def existing_keys(keys: list[str]) -> set[str]:
+    """Which of `keys` are recorded (a consistent BatchGetItem, in pages of 100)."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 100):
+        found.update(record.key for record in IdempotencyRecord.batch_get(keys[start:start + 100],
+                                                                            consistent_read=True,
+                                                                            attributes_to_get=["key"]))
+    return found

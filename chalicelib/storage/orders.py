@@ -131,6 +131,7 @@ class OrderRecord(Model):
     # out_refund_nos of refunds of unshipped units still in flight: shipping waits for them
     # (else the buyer would get the goods and the money). DynamoDB drops the set when it empties.
     refunds_in_flight = UnicodeSetAttribute(null=True)
+    sales_counted = BooleanAttribute(null=True)  # the sales job counted its units (services/sales_counts.py)
     timer_kind = UnicodeAttribute(null=True)
     timer_at = UTCDateTimeAttribute(null=True)
     all_orders = UnicodeAttribute(default=ALL_ORDERS)
@@ -175,6 +176,7 @@ class Order:
     flash_sale: dict[str, Any] | None = None
     refunded_fen: int = 0
     refunds_in_flight: frozenset[str] = frozenset()
+    sales_counted: bool = False
 
 
 def to_record(order: Order) -> OrderRecord:
@@ -213,7 +215,7 @@ def from_record(record: OrderRecord) -> Order:
         completed_at=record.completed_at,
         shipping_upload=record.shipping_upload.as_dict() if record.shipping_upload else None,
         flash_sale=_flash_sale(record.flash_sale), refunded_fen=int(record.refunded_fen or 0),
-        refunds_in_flight=frozenset(record.refunds_in_flight or ()),
+        refunds_in_flight=frozenset(record.refunds_in_flight or ()), sales_counted=bool(record.sales_counted),
     )
 
 
@@ -370,3 +372,27 @@ def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime) 
                 condition=OrderRecord.status == "pending_payment")
     except ConditionFailed:
         pass
+
+
+SOLD_STATUSES = ("paid", "shipped", "completed", "refunded")  # orders whose payment was applied
+
+
+def orders_with_uncounted_sales(created_after: datetime, limit: int) -> list[Order]:
+    """Paid orders (whatever became of them since) created after `created_after` whose units the
+    sales job has not counted. The by_status index is eventually consistent: an order paid a
+    moment ago shows up on a later run. Its lines never change, so they are safe to count from."""
+    found: list[Order] = []
+    for status in SOLD_STATUSES:
+        results = OrderRecord.by_status.query(status, OrderRecord.created_at > created_after,
+                                              filter_condition=OrderRecord.sales_counted.does_not_exist(),
+                                              limit=limit - len(found))
+        found += [from_record(record) for record in results]
+        if len(found) >= limit:
+            break
+    return found
+
+
+def mark_sales_counted(order_id: str) -> None:
+    """Every product of the order has its units counted (each once, by its own marker)."""
+    OrderRecord(order_id).update(actions=[OrderRecord.sales_counted.set(True)],
+                                 condition=OrderRecord.order_id.exists())

@@ -43,12 +43,14 @@ class RefundsByOrder(_ByOrder):
 # failing: alerted, the merchant retries it) -> processing.
 PROCESSING, SUCCESS, FAILED, ABNORMAL, STUCK = "processing", "success", "failed", "abnormal", "stuck"
 UNFINISHED = (PROCESSING, ABNORMAL, STUCK)  # WeChat may still report a result for these
-DUE = "due"
+DUE = "due"  # the retry job's queue (in the refunds_due index)
+SALES_DUE = "sales"  # the sales job's queue: a completed refund whose units come off the sales counts
 
 
 class RefundsDue(GlobalSecondaryIndex):
-    """Sparse: only refunds the retry job should ask WeChat about carry `due`, by next attempt.
-    Keys only: the job re-reads each item (consistently) before it acts."""
+    """Sparse: only refunds a job should look at carry `due` (DUE: the retry job asks WeChat
+    again; SALES_DUE: the sales job takes its units off the sales counts), by next attempt.
+    Keys only: the jobs re-read each item (consistently) before they act."""
     class Meta:
         index_name = "refunds_due"
         projection = KeysOnlyProjection()
@@ -95,7 +97,7 @@ class RefundRecord(Model):
     completed_at = UTCDateTimeAttribute(null=True)
     attempts = NumberAttribute(default=0)  # times the retry job asked WeChat
     failures = NumberAttribute(default=0)  # of those, failed in a row (-> stuck at a limit)
-    due = UnicodeAttribute(null=True)  # DUE while the retry job should look at it (index key)
+    due = UnicodeAttribute(null=True)  # DUE or SALES_DUE while a job should look at it (index key)
     next_attempt_at = UTCDateTimeAttribute(null=True)
 
     by_order = RefundsByOrder()
@@ -193,7 +195,7 @@ def create_refund(refund: Refund) -> bool:
     return True
 
 
-def due_refund_numbers(now: datetime, limit: int) -> list[str]:
-    """out_refund_nos whose next attempt is due, oldest first (an index read: re-read each)."""
+def due_refund_numbers(now: datetime, limit: int, queue: str = DUE) -> list[str]:
+    """out_refund_nos in `queue` whose next attempt is due, oldest first (an index read: re-read each)."""
     return [record.out_refund_no for record in
-            RefundRecord.due_index.query(DUE, RefundRecord.next_attempt_at <= now, limit=limit)]
+            RefundRecord.due_index.query(queue, RefundRecord.next_attempt_at <= now, limit=limit)]

@@ -16,8 +16,8 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.refunds import OrderAfterRefund
 from chalicelib.storage.base import ConditionFailed, condition_failure_as
 from chalicelib.storage.orders import OrderRecord
-from chalicelib.storage.payments import (ABNORMAL, DUE, FAILED, PROCESSING, STUCK, SUCCESS, UNFINISHED, Refund,
-                                         RefundRecord)
+from chalicelib.storage.payments import (ABNORMAL, DUE, FAILED, PROCESSING, SALES_DUE, STUCK, SUCCESS, UNFINISHED,
+                                         Refund, RefundRecord)
 from chalicelib.storage.skus import SkuRecord
 
 
@@ -34,7 +34,12 @@ def complete_refund(refund: Refund, refund_id: str | None, now: datetime, order:
                     restock: bool) -> None:
     """-> success, with `order`'s change and the restock of the refund's lines when `restock`.
     Raises RefundFinished or OrderMoved; nothing is written then."""
-    actions = [RefundRecord.status.set(SUCCESS), RefundRecord.completed_at.set(now), *_leave_retry_queue()]
+    actions = [RefundRecord.status.set(SUCCESS), RefundRecord.completed_at.set(now)]
+    if refund.lines and order is not None and order.refunded_fen > order.expected_refunded_fen:
+        # Units that were counted as sold come off the products' sales: queued for the sales job.
+        actions += [RefundRecord.due.set(SALES_DUE), RefundRecord.next_attempt_at.set(now)]
+    else:
+        actions += _leave_retry_queue()
     if refund_id:
         actions.append(RefundRecord.refund_id.set(refund_id))
     if refund.restock == "pending":
@@ -102,6 +107,11 @@ def retry_stuck(out_refund_no: str, now: datetime) -> bool:
     return _update_if(out_refund_no, [RefundRecord.status.set(PROCESSING), RefundRecord.failures.set(0),
                                       RefundRecord.due.set(DUE), RefundRecord.next_attempt_at.set(now)],
                       RefundRecord.status == STUCK)
+
+
+def sales_corrected(out_refund_no: str) -> bool:
+    """The sales job took this refund's units off the products' sales: it leaves the queue."""
+    return _update_if(out_refund_no, _leave_retry_queue(), RefundRecord.due == SALES_DUE)
 
 
 def _order_actions(refund: Refund, order: OrderAfterRefund) -> list:

@@ -62,3 +62,12 @@ def test_shipping_racing_the_approval_of_a_refund_never_ships_refunded_goods(pai
     else:  # the approval won: shipping waits for the refund
         assert outcomes == ["refunding", "refund_in_progress"] and order.status == "paid"
         assert order.refunds_in_flight == {f"AS{request.request_id}"}
+
+
+def test_sales_jobs_running_at_once_count_each_payment_once(paid):
+    from chalicelib.services import sales_counts
+    from chalicelib.storage.products import get_product
+
+    outcomes = race(4, lambda n: sales_counts.count_sales()["failed"])
+    assert outcomes == [0, 0, 0, 0]
+    assert get_product("p1", consistent=True).sales_count == PARTS  # one unit of each of its 6 SKUs
