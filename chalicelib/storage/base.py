@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -64,6 +64,17 @@ def condition_failure_as(exception: Exception | type[Exception] = ConditionFaile
         if is_condition_failure(error):
             raise exception from error
         raise
+
+
+def update_if(record: Any, actions: list, condition: Any) -> bool:
+    """One conditional UpdateItem on `record` (a model instance with its key); False when the
+    condition failed (nothing written), any other error raised."""
+    try:
+        with condition_failure_as(ConditionFailed):
+            record.update(actions=actions, condition=condition)
+    except ConditionFailed:
+        return False
+    return True
 
 
 # Answers that mean "try again": throttling, a busy or failing service, transaction contention.

@@ -13,7 +13,7 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chalicelib.domain.rate_limits import RateLimit
-from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+from chalicelib.storage.base import TableMeta, table_name, update_if
 
 IDLE_EXPIRY_SECONDS = 3600
 
@@ -47,9 +47,4 @@ def take_token(limit: RateLimit, key: str, now: datetime) -> bool:
 
 
 def _update(bucket: str, actions: list, condition) -> bool:
-    try:
-        with condition_failure_as(ConditionFailed):
-            RateLimitRecord(bucket).update(actions=actions, condition=condition)
-    except ConditionFailed:
-        return False
-    return True
+    return update_if(RateLimitRecord(bucket), actions, condition)

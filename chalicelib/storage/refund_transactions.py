@@ -14,7 +14,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.refunds import OrderAfterRefund
-from chalicelib.storage.base import ConditionFailed, condition_failure_as
+from chalicelib.storage.base import update_if
 from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import (ABNORMAL, DUE, FAILED, PROCESSING, SALES_DUE, STUCK, SUCCESS, UNFINISHED,
                                          Refund, RefundRecord)
@@ -138,12 +138,7 @@ def _leave_retry_queue() -> list:
 
 
 def _update_if(out_refund_no: str, actions: list, condition) -> bool:
-    try:
-        with condition_failure_as(ConditionFailed):
-            RefundRecord(out_refund_no).update(actions=actions, condition=condition)
-    except ConditionFailed:
-        return False
-    return True
+    return update_if(RefundRecord(out_refund_no), actions, condition)
 
 
 def _raise_condition_failure(error: TransactWriteError, order_index: int | None) -> None:

@@ -83,3 +83,14 @@ def json_log_lines() -> Iterator[list[dict]]:
     finally:
         root.removeHandler(handler)
         lines.extend(json.loads(line) for line in stream.getvalue().splitlines() if line)
+
+
+def place_pickup_order(client, token: str, sku_id: str = "sku-fuji-5", quantity: int = 1) -> dict:
+    """A pickup order of the demo store, placed through the API (201 asserted)."""
+    import uuid
+
+    status, order, _ = call(client, "POST", "/v1/orders", {
+        "items": [{"sku_id": sku_id, "quantity": quantity}], "delivery_method": "pickup",
+        "store_id": "store-xuhui", "checkout_token": uuid.uuid4().hex}, token=token)
+    assert status == 201, order
+    return order

@@ -1,14 +1,13 @@
 """The merchant's order routes: list and filter, read one, ship."""
 from __future__ import annotations
 
-import uuid
 from urllib.parse import quote
 
 import pytest
 
 from chalicelib.storage import orders
 from tests.storage.order_fixtures import pay
-from tests.api.helpers import admin_token, assert_envelope, call, log_in
+from tests.api.helpers import admin_token, assert_envelope, call, log_in, place_pickup_order
 
 
 @pytest.fixture
@@ -18,11 +17,7 @@ def shop(client, demo_store):
 
 
 def _place(client, user) -> dict:
-    status, order, _ = call(client, "POST", "/v1/orders", {
-        "items": [{"sku_id": "sku-fuji-5", "quantity": 1}], "delivery_method": "pickup",
-        "store_id": "store-xuhui", "checkout_token": uuid.uuid4().hex}, token=user)
-    assert status == 201, order
-    return order
+    return place_pickup_order(client, user)
 
 
 def _pay(order_id: str) -> None:

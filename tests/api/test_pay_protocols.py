@@ -13,7 +13,7 @@ from chalicelib.storage import orders
 from chalicelib.storage import payments as payment_store
 from chalicelib.storage.payments import PaymentRecord
 from chalicelib.wechat import pay_v2
-from tests.api.helpers import call, log_in
+from tests.api.helpers import log_in, place_pickup_order
 from tests.conftest import TEST_ENV, reset_process_caches
 
 XML = {"Content-Type": "text/xml"}
@@ -35,11 +35,7 @@ def v3_store(request, monkeypatch, wechat_sim):
 
 
 def _order(client, token) -> dict:
-    status, order, _ = call(client, "POST", "/v1/orders", {
-        "items": [{"sku_id": "sku-durian-3kg", "quantity": 1}], "delivery_method": "pickup",
-        "store_id": "store-xuhui", "checkout_token": uuid.uuid4().hex}, token=token)
-    assert status == 201, order
-    return order
+    return place_pickup_order(client, token, "sku-durian-3kg")
 
 
 def _xml(fields: dict[str, str]) -> bytes:
