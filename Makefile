@@ -23,10 +23,11 @@ test: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
 	REQUIRE_DYNAMODB_LOCAL=1 $(PY) -m pytest
 
-## make fuzz: schemathesis on every route of /openapi.json on the local stack, FUZZ_EXAMPLES (100) cases per route and mode
+## make fuzz: schemathesis on every route of /openapi.json on the local stack, FUZZ_EXAMPLES (100) cases per route and mode,
+## with the simulator and with a foreign WeChat (tests/fuzz/foreign_wechat.py; `make test` fuzzes only the auth and WeChat routes so)
 fuzz: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(PY) -m pytest tests/fuzz -q
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_FOREIGN=$${FUZZ_FOREIGN:-all} $(PY) -m pytest tests/fuzz -q
 
 ## make tables: create every table and queue at the configured endpoints, and the first admin
 tables: $(STAMP)

@@ -14,7 +14,12 @@ Everything is derived from the code, so the deployed stack cannot drift from it:
   topic, with an e-mail subscription when the `AlarmEmail` parameter is set;
 - the least-privilege IAM policy of the stage's functions, written to
   `.chalice/policy-<stage>.json` (the stage's `iam_policy_file`; committed, and a test checks it
-  is up to date).
+  is up to date). That file is static JSON for `chalice deploy` too, so its ARNs cannot name the
+  partition, region or account (`arn:*:dynamodb:*:*:table/...`). In the package every role gets
+  the same policy with its ARNs built by `Fn::Sub` instead: `arn:${AWS::Partition}:` always
+  (cfn-lint >= 1.34 refuses a `*` partition, E3510; aws-cn and aws-us-gov need their own), and
+  `${AWS::Region}:${AWS::AccountId}` for the stack's own tables, queues, parameters and log
+  groups (see `package_policy`).
 
 The Lambda functions, their event sources and schedules, and the API come from Chalice itself
 (its application graph, the one `chalice package` renders): the script reads the queue names
@@ -110,6 +115,7 @@ class StageApp:
     functions: list[Function]
     consumers: list[Consumer]
     routes: set[str]
+    roles: list[str]  # logical ids of the functions' IAM roles, as `chalice package` names them
 
 
 def cfn_name(name: str) -> str:
@@ -148,9 +154,11 @@ def load_stage(stage: str, project_dir: Path = PROJECT_DIR) -> StageApp:
         if isinstance(resource, models.RestAPI):
             api_handler = resource.lambda_function.resource_name
             api_stage = resource.api_gateway_stage
-    functions, timeouts = [], {}
+    functions, timeouts, roles = [], {}, []
     for resource in resources:
         if isinstance(resource, models.LambdaFunction):
+            if isinstance(resource.role, models.ManagedIAMRole) and cfn_name(resource.role.resource_name) not in roles:
+                roles.append(cfn_name(resource.role.resource_name))
             timeout = int(resource.timeout or DEFAULT_LAMBDA_TIMEOUT)
             timeouts[resource.resource_name] = timeout
             # `chalice package` renames the API handler's resource to "APIHandler".
@@ -172,7 +180,7 @@ def load_stage(stage: str, project_dir: Path = PROJECT_DIR) -> StageApp:
     return StageApp(stage=stage, app_name=config.app_name, table_prefix=table_prefix,
                     api_gateway_stage=api_stage, environment=environment,
                     autogen_policy=config.autogen_policy, iam_policy_file=config.iam_policy_file,
-                    functions=functions, consumers=consumers, routes=set(app.routes))
+                    functions=functions, consumers=consumers, routes=set(app.routes), roles=roles)
 
 
 def check_stage(stage_app: StageApp) -> None:
@@ -365,8 +373,38 @@ def _dynamodb_usage(models_by_class: dict[str, Any], source_dir: Path) -> tuple[
 
 def _table_arn(name: str) -> str:
     # The policy file is static JSON, shared by `chalice deploy` and `chalice package`, so it
-    # cannot name the account or region; the table's own name pins the resource.
+    # cannot name the partition, account or region; the table's own name pins the resource.
+    # The package fills them in (package_policy).
     return f"arn:*:dynamodb:*:*:table/{name}"
+
+
+# Services whose resources in the policy are the stack's own (or its stage's SSM parameters and
+# log groups): in the package, their ARNs name this stack's region and account. KMS keys are left
+# to any region and account (a customer managed key may live elsewhere; kms:ViaService limits
+# their use to SSM).
+PINNED_SERVICES = ("dynamodb", "sqs", "ssm", "logs")
+
+
+def package_arn(arn: str) -> dict[str, str]:
+    """A static policy ARN (`arn:*:<service>:*:*:<resource>`) as CloudFormation builds it."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[1] != "*":
+        raise TemplateError(f"{arn!r} is not an ARN of the policy file's form arn:*:<service>:...")
+    _, _, service, region, account, rest = parts
+    if service in PINNED_SERVICES:
+        if (region, account) != ("*", "*"):
+            raise TemplateError(f"{arn!r}: the policy file names no region or account")
+        region, account = "${AWS::Region}", "${AWS::AccountId}"
+    return {"Fn::Sub": ":".join(["arn", "${AWS::Partition}", service, region, account, rest])}
+
+
+def package_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy file with every ARN built by Fn::Sub (the form the package's roles carry)."""
+    statements = []
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        statements.append({**statement, "Resource": [package_arn(arn) if arn != "*" else arn for arn in resources]})
+    return {**policy, "Statement": statements}
 
 
 def policy_document(stage_app: StageApp, models: tuple[Any, ...], queue_specs: tuple[Any, ...],
@@ -461,6 +499,15 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
         resources.setdefault(function.cfn_name, {"Properties": {}})["Properties"]["FunctionName"] = \
             function.function_name
 
+    # Each role Chalice renders carries the policy file; the package's carries it with real ARNs
+    # (the merge replaces Chalice's Policies list with this one, under the name Chalice gives it).
+    policy = policy_document(stage_app, ALL_MODELS, ALL_QUEUES, project_dir / "chalicelib")
+    if not stage_app.roles:
+        raise TemplateError("Chalice renders no IAM role for the stage's functions")
+    for role in stage_app.roles:
+        resources.setdefault(role, {"Properties": {}})["Properties"]["Policies"] = [
+            {"PolicyName": f"{role}Policy", "PolicyDocument": package_policy(policy)}]
+
     name = api_name(stage_app)
     resources["RestAPI"] = {"Properties": {"Name": name, "DefinitionBody": {"info": {"title": name}}}}
 
@@ -505,7 +552,6 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
         "Resources": resources,
         "Outputs": outputs,
     }
-    policy = policy_document(stage_app, ALL_MODELS, ALL_QUEUES, project_dir / "chalicelib")
     return template, policy
 
 

@@ -59,7 +59,7 @@ class AfterSaleOut(ResponseModel):
 class AdminAfterSaleOut(AfterSaleOut):
     user_id: str
     out_refund_no: str | None
-    refund_status: str | None = Field(description="the current refund's: processing, success, failed")
+    refund_status: str | None = Field(description="the current refund's: processing, success, failed, abnormal, stuck")
 
 
 class AdminAfterSaleList(ResponseModel):

@@ -266,13 +266,81 @@ def test_config_uses_the_policy_files_for_deployed_stages_only():
     assert "iam_policy_file" not in stages["local"] and "autogen_policy" not in stages["local"]
 
 
-def test_every_function_role_carries_exactly_the_policy_file(sam):
+def test_every_function_role_carries_the_policy_file_with_its_arns_built_by_cloudformation(sam):
+    from infra.build_template import package_policy
+
     roles = _of_type(sam, "AWS::IAM::Role")
     functions = _of_type(sam, "AWS::Serverless::Function")
     assert functions and len(roles) == len(functions)
-    for role in roles.values():
+    for name, role in roles.items():
         [policy] = role["Properties"]["Policies"]
-        assert policy["PolicyDocument"] == _committed_policy(STAGE)
+        assert policy["PolicyName"] == f"{name}Policy"
+        assert policy["PolicyDocument"] == package_policy(_committed_policy(STAGE)), name
+    for function in functions.values():
+        assert function["Properties"]["Role"]["Fn::GetAtt"][0] in roles
+
+
+def _strings(value, path: str = "", key: str = ""):
+    """(path, string, what holds it: a key, or key[index] in a list) for every string in a template."""
+    if isinstance(value, str):
+        yield path, value, key
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _strings(item, f"{path}/{name}", name)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]", f"{key}[{index}]")
+
+
+_ARN_START = re.compile(r"(?<![A-Za-z0-9])arn:")
+
+
+def test_every_arn_in_the_package_names_its_partition_with_aws_partition(sam):
+    # cfn-lint 1.34 refuses `arn:*:dynamodb:...` (E3510), and a literal `arn:aws:` would not
+    # deploy to aws-cn or aws-us-gov: every ARN is `Fn::Sub` of `arn:${AWS::Partition}:...`.
+    found = 0
+    for path, text, key in _strings(sam):
+        for match in _ARN_START.finditer(text):
+            found += 1
+            assert key in ("Fn::Sub", "Fn::Sub[0]"), (path, text)  # Fn::Sub's string or [string, variables]
+            assert text[match.end():].startswith("${AWS::Partition}:"), (path, text)
+    assert found > 100  # the roles' policies, Chalice's API permissions and integrations
+
+
+def test_the_stacks_own_resources_are_pinned_to_its_region_and_account(sam):
+    role = next(iter(_of_type(sam, "AWS::IAM::Role").values()))
+    for statement in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+        for resource in statement["Resource"]:
+            arn = resource["Fn::Sub"]
+            service = arn.removeprefix("arn:${AWS::Partition}:").partition(":")[0]
+            if service == "kms":  # the key SSM decrypts with may be anywhere; kms:ViaService limits it
+                assert arn == "arn:${AWS::Partition}:kms:*:*:key/*"
+            else:
+                assert service in ("dynamodb", "sqs", "ssm", "logs"), arn
+                assert arn.startswith(f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:"), arn
+
+
+@pytest.mark.parametrize("arn, expected", [
+    ("arn:*:dynamodb:*:*:table/prod-users", "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/prod-users"),
+    ("arn:*:dynamodb:*:*:table/prod-orders/index/*",
+     "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/prod-orders/index/*"),
+    ("arn:*:ssm:*:*:parameter/wechat-store/prod/*",
+     "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/wechat-store/prod/*"),
+    ("arn:*:logs:*:*:log-group:/aws/lambda/x:*", "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/x:*"),
+    ("arn:*:kms:*:*:key/*", "arn:${AWS::Partition}:kms:*:*:key/*"),
+])
+def test_package_arn_fills_in_the_partition_and_for_the_stacks_resources_region_and_account(arn, expected):
+    from infra.build_template import package_arn
+
+    assert package_arn(arn) == {"Fn::Sub": expected}
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:dynamodb:*:*:table/x", "arn:*:dynamodb:us-east-1:*:table/x", "table/x"])
+def test_package_arn_refuses_an_arn_not_in_the_policy_files_form(arn):
+    from infra.build_template import TemplateError, package_arn
+
+    with pytest.raises(TemplateError):
+        package_arn(arn)
 
 
 def _statements(policy: dict):
