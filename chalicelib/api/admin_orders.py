@@ -13,7 +13,7 @@ api = ApiBlueprint(__name__, tag="admin-orders")
 
 
 def admin_order_out(order: Order) -> AdminOrderOut:
-    paid, refunded = payments.payments_and_refunds(order.order_id)
+    paid, refunded = payments.payments_and_refunds(order)
     return AdminOrderOut(
         **order_out(order).model_dump(), user_id=order.user_id, cancel_reason=order.cancel_reason,
         payments=[{"transaction_id": p.transaction_id, "amount_fen": p.amount_fen, "paid_at": clock.to_iso(p.paid_at)}

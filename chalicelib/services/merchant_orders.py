@@ -6,7 +6,7 @@ from datetime import datetime
 from chalicelib.domain import cursors
 from chalicelib.services import order_lifecycle
 from chalicelib.settings import get_settings
-from chalicelib.storage import orders
+from chalicelib.storage import order_lists, orders
 
 
 def list_orders(status: str | None, created_from: datetime | None, created_to: datetime | None, limit: int,
@@ -14,7 +14,7 @@ def list_orders(status: str | None, created_from: datetime | None, created_to: d
     secret = get_settings().auth_token_secret
     # The cursor is bound to the filter it was made for: another filter's cursor is a 400.
     scope = f"admin-orders:{status}:{created_from}:{created_to}"
-    page, last_key = orders.list_orders_for_merchant(status, created_from, created_to, limit,
+    page, last_key = order_lists.list_orders_for_merchant(status, created_from, created_to, limit,
                                                      cursors.decode_cursor(cursor, secret, scope))
     return page, cursors.encode_cursor(last_key, secret, scope)
 

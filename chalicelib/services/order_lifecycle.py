@@ -19,7 +19,7 @@ from chalicelib.services import payments, shipping_info, stock
 from chalicelib.services.order_reads import OrderNotFound, get_order, get_user_order  # noqa: F401  (part of this module's API)
 from chalicelib.settings import get_settings
 from chalicelib.services.flash_sales import forget_sale
-from chalicelib.storage import flash_transactions, orders, transactions
+from chalicelib.storage import flash_transactions, order_lists, orders, transactions
 from chalicelib.storage import payments as payment_store
 from chalicelib.storage.base import ConditionFailed
 
@@ -71,6 +71,8 @@ def close_if_overdue(order_id: str) -> str:
     if order is None:
         return "missing"
     if order.status != OrderStatus.PENDING_PAYMENT.value:
+        if clock.now() >= order.pay_deadline:  # paid: its deadline timer was left for us to clear
+            orders.clear_timer(order_id, orders.TIMER_PAY_DEADLINE)
         return "not_pending"
     if clock.now() < order.pay_deadline:
         return "not_due"
@@ -199,5 +201,5 @@ def list_user_orders(user_id: str, status: str | None, limit: int, cursor: str |
     """A page of the user's own orders, newest first, with an opaque cursor for the next page."""
     secret, scope = get_settings().auth_token_secret, f"orders:{user_id}"
     position = cursors.decode_cursor(cursor, secret, scope)
-    page, last_key = orders.list_user_orders(user_id, status, limit, position)
+    page, last_key = order_lists.list_user_orders(user_id, status, limit, position)
     return page, cursors.encode_cursor(last_key, secret, scope)

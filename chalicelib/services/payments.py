@@ -156,8 +156,9 @@ def _with_outcome(payment: Payment, outcome: str) -> Payment:
     return Payment(**{**payment.__dict__, "outcome": outcome})
 
 
-def payments_and_refunds(order_id: str) -> tuple[list[payments.Payment], list[payments.Refund]]:
-    return payments.payments_of_order(order_id), payments.refunds_of_order(order_id)
+def payments_and_refunds(order: orders.Order) -> tuple[list[payments.Payment], list[payments.Refund]]:
+    refunds_ = payments.refunds_of_order(order.order_id)
+    return payments.payments_of_order(order.order_id, order.transaction_id, refunds_), refunds_
 
 
 def settle_with_wechat(order: orders.Order) -> str:

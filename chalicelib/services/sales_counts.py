@@ -17,7 +17,7 @@ from itertools import islice
 from chalicelib import clock
 from chalicelib.domain.sales import merge, refund_marks, sold_marks
 from chalicelib.log import get_logger
-from chalicelib.storage import catalog, idempotency, orders, payments, refund_transactions
+from chalicelib.storage import catalog, idempotency, order_lists, orders, payments, refund_transactions
 from chalicelib.storage.payments import SALES_DUE, Refund
 
 log = get_logger(__name__)
@@ -29,7 +29,7 @@ ATTEMPTS = 3
 
 def count_sales(limit: int = 200) -> dict[str, int]:
     now = clock.now()
-    paid = orders.orders_with_uncounted_sales(now - LOOKBACK, limit)
+    paid = order_lists.orders_with_uncounted_sales(now - LOOKBACK, limit)
     corrections = _ready_corrections(now, limit)
     by_product: dict[str, dict[str, int]] = {}
     for order in paid:

@@ -27,7 +27,7 @@ from chalicelib.schemas.shipping import ShippingUploadJob
 from chalicelib.services.access_token import call_with_access_token
 from chalicelib.services.wechat_clients import open_api
 from chalicelib.settings import get_settings
-from chalicelib.storage import alerts, idempotency, orders, users
+from chalicelib.storage import alerts, idempotency, order_lists, orders, users
 from chalicelib.storage.orders import Order
 from chalicelib.wechat.http import WeChatApiError, WeChatUnavailable
 from chalicelib.wechat.open_api import ACCESS_TOKEN_ERRCODES
@@ -258,7 +258,7 @@ def sweep_stalled_uploads(limit: int = 100) -> dict[str, int]:
     now = clock.now()
     outcomes: dict[str, int] = {}
     for status, lookback in SWEEP_LOOKBACK.items():
-        for order in orders.shipping_upload_stragglers(status, now - lookback, now - SWEEP_IDLE_AFTER, limit):
+        for order in order_lists.shipping_upload_stragglers(status, now - lookback, now - SWEEP_IDLE_AFTER, limit):
             try:
                 outcome = _requeue(order)
             except Exception:  # noqa: BLE001 - one order must not stop the sweep

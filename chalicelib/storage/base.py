@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from pynamodb.exceptions import PynamoDBException
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 
 from chalicelib.settings import table_prefix_from_env
 
@@ -36,6 +36,13 @@ class FullCopyIndex(GlobalSecondaryIndex):
     """
     class Meta:
         projection = AllProjection()
+
+
+class KeysOnlyIndex(GlobalSecondaryIndex):
+    """Base of the GSIs that project keys only: a write to the table writes the index only when
+    the index's keys change, and a read of the index is followed by a BatchGetItem of the items."""
+    class Meta:
+        projection = KeysOnlyProjection()
 
 
 class ConditionFailed(Exception):

@@ -1,6 +1,8 @@
 """Table `orders`: one item per order, with its lines, adjustments and address snapshot.
 
-Indexes:
+Indexes (all keys only: an index that copies the whole order is rewritten, and paid for, on
+every change of the order, paying a notify included; lists read the keys, then the orders in
+one BatchGetItem: storage/order_lists.py):
 - `by_user` (user_id, created_at): a user's orders, newest first;
 - `by_status` (status, created_at): the merchant's order list by status and time;
 - `all_by_time` ("all", created_at): the merchant's list without a status filter;
@@ -13,7 +15,7 @@ Stock moves in the same TransactWrite as the status change that causes it (stora
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
@@ -22,32 +24,32 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.domain.pricing import QuoteLine as OrderLine  # an order keeps its quote's lines
-from chalicelib.storage.base import ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, table_name
+from chalicelib.storage.base import ConditionFailed, KeysOnlyIndex, TableMeta, condition_failure_as, table_name
 
 
 ALL_ORDERS = "all"
 
 
-class ByUser(FullCopyIndex):
-    class Meta(FullCopyIndex.Meta):
+class ByUser(KeysOnlyIndex):
+    class Meta(KeysOnlyIndex.Meta):
         index_name = "by_user"
 
     user_id = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class ByStatus(FullCopyIndex):
-    class Meta(FullCopyIndex.Meta):
+class ByStatus(KeysOnlyIndex):
+    class Meta(KeysOnlyIndex.Meta):
         index_name = "by_status"
 
     status = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class AllByTime(FullCopyIndex):
+class AllByTime(KeysOnlyIndex):
     """Every order by creation time, for the merchant's unfiltered list. One partition: fine for
     a store's order rate (a partition takes ~1,000 writes/s); shard the key if that ever binds."""
-    class Meta(FullCopyIndex.Meta):
+    class Meta(KeysOnlyIndex.Meta):
         index_name = "all_by_time"
 
     all_orders = UnicodeAttribute(hash_key=True)
@@ -233,17 +235,6 @@ def get_order(order_id: str) -> Order | None:
         return None
 
 
-def list_user_orders(user_id: str, status: str | None, limit: int,
-                     cursor: dict[str, Any] | None) -> tuple[list[Order], dict[str, Any] | None]:
-    """A page of the user's orders, newest first; the status filter is applied by DynamoDB."""
-    results = OrderRecord.by_user.query(
-        user_id, scan_index_forward=False, limit=limit, last_evaluated_key=cursor,
-        filter_condition=(OrderRecord.status == status) if status else None,
-    )
-    orders = [from_record(record) for record in results]
-    return orders, results.last_evaluated_key
-
-
 def due_order_ids(timer_kind: str, now: datetime, limit: int) -> list[str]:
     """Ids of orders whose `timer_kind` deadline has passed (the sweeps' index Query)."""
     return [record.order_id for record in
@@ -294,26 +285,6 @@ def ship(order_id: str, shipped_at: datetime, shipment: dict[str, Any], timer: t
     return from_record(record)
 
 
-_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-_LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
-
-
-def list_orders_for_merchant(status: str | None, created_from: datetime | None, created_to: datetime | None,
-                             limit: int, cursor: dict[str, Any] | None) -> tuple[list[Order], dict[str, Any] | None]:
-    """Orders newest first, by status (or all) within an optional creation-time range."""
-    index, partition = (OrderRecord.by_status, status) if status else (OrderRecord.all_by_time, ALL_ORDERS)
-    # Clamped to the years orders can have: DynamoDB refuses a BETWEEN whose bounds are out of
-    # order, and a far-off time cannot even be converted to UTC.
-    low = max(created_from or _EARLIEST, _EARLIEST)
-    high = min(created_to or _LATEST, _LATEST)
-    if low > high:
-        return [], None
-    results = index.query(partition, OrderRecord.created_at.between(low, high), scan_index_forward=False,
-                          limit=limit, last_evaluated_key=cursor)
-    page = [from_record(record) for record in results]
-    return page, results.last_evaluated_key
-
-
 SHIPPING_UPLOAD_PENDING = "pending"
 
 
@@ -338,26 +309,6 @@ def update_shipping_upload(order_id: str, upload: dict[str, Any], *, expected_st
     return True
 
 
-def shipping_upload_stragglers(status: str, created_after: datetime, stale_before: datetime,
-                               limit: int) -> list[Order]:
-    """Orders in `status`, created after `created_after`, whose shipping-info upload has waited
-    since before `stale_before`: pending, or never started (shipped orders; paid virtual ones).
-
-    The by_status index bounds the read to the status and creation window; the rest is a
-    filter, so this reads every order of that window (see docs/decisions.md).
-    """
-    upload = OrderRecord.shipping_upload
-    wanted = (upload.status == SHIPPING_UPLOAD_PENDING) & (upload.updated_at < stale_before)
-    if status == "shipped":
-        wanted |= upload.does_not_exist() & (OrderRecord.shipped_at < stale_before)
-    elif status == "paid":
-        wanted |= (upload.does_not_exist() & (OrderRecord.delivery_method == "none")
-                   & (OrderRecord.paid_at < stale_before))
-    results = OrderRecord.by_status.query(status, OrderRecord.created_at > created_after,
-                                          filter_condition=wanted, limit=limit)
-    return [from_record(record) for record in results]
-
-
 def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime) -> None:
     """Keep the prepay for reuse while the order is unpaid (condition: still pending_payment).
 
@@ -374,22 +325,17 @@ def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime) 
         pass
 
 
-SOLD_STATUSES = ("paid", "shipped", "completed", "refunded")  # orders whose payment was applied
-
-
-def orders_with_uncounted_sales(created_after: datetime, limit: int) -> list[Order]:
-    """Paid orders (whatever became of them since) created after `created_after` whose units the
-    sales job has not counted. The by_status index is eventually consistent: an order paid a
-    moment ago shows up on a later run. Its lines never change, so they are safe to count from."""
-    found: list[Order] = []
-    for status in SOLD_STATUSES:
-        results = OrderRecord.by_status.query(status, OrderRecord.created_at > created_after,
-                                              filter_condition=OrderRecord.sales_counted.does_not_exist(),
-                                              limit=limit - len(found))
-        found += [from_record(record) for record in results]
-        if len(found) >= limit:
-            break
-    return found
+def clear_timer(order_id: str, timer_kind: str) -> bool:
+    """Take the order off the sweep's `timer_kind` index (condition: that timer is still set).
+    Paying leaves the pay-deadline timer in place (one index write fewer on the notify); the
+    deadline's timer message or sweep, finding the order paid, clears it here."""
+    try:
+        with condition_failure_as(ConditionFailed):
+            OrderRecord(order_id).update(actions=[OrderRecord.timer_kind.remove(), OrderRecord.timer_at.remove()],
+                                         condition=OrderRecord.timer_kind == timer_kind)
+    except ConditionFailed:
+        return False
+    return True
 
 
 def mark_sales_counted(order_id: str) -> None:

@@ -20,21 +20,13 @@ from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failur
 APPLIED, REVIVED, REFUNDING = "applied", "revived", "refunding"
 
 
-class _ByOrder(GlobalSecondaryIndex):
+class RefundsByOrder(GlobalSecondaryIndex):
+    """An order's refunds, for its admin view (never to decide money: eventually consistent)."""
     class Meta:
+        index_name = "refunds_by_order"
         projection = AllProjection()
 
     order_id = UnicodeAttribute(hash_key=True)
-
-
-class PaymentsByOrder(_ByOrder):
-    class Meta(_ByOrder.Meta):
-        index_name = "payments_by_order"
-
-
-class RefundsByOrder(_ByOrder):
-    class Meta(_ByOrder.Meta):
-        index_name = "refunds_by_order"
 
 
 # A refund's life: processing -> success | failed (WeChat closed it; the money never moved);
@@ -70,8 +62,8 @@ class PaymentRecord(Model):
     channel = UnicodeAttribute()  # "v2" or "v3"
     outcome = UnicodeAttribute()
     recorded_at = UTCDateTimeAttribute()
-
-    by_order = PaymentsByOrder()
+    # No index by order: a payment is put on the paying notify, and an index copy would cost a
+    # write there. An order's payments are its own transaction_id plus those its refunds name.
 
 
 class RefundLineAttribute(MapAttribute):
@@ -170,8 +162,15 @@ def get_payment(transaction_id: str) -> Payment | None:
         return None
 
 
-def payments_of_order(order_id: str) -> list[Payment]:
-    return sorted((_to_payment(r) for r in PaymentRecord.by_order.query(order_id)), key=lambda p: p.paid_at)
+def payments_of_order(order_id: str, transaction_id: str | None, refunds: list[Refund]) -> list[Payment]:
+    """The payments recorded for an order: the one applied to it (`transaction_id`) and any that
+    could not be (a late payment of a closed order, a second payment), each of which is recorded
+    with its full refund. For views; money is decided from the items themselves."""
+    ids = list(dict.fromkeys([*([transaction_id] if transaction_id else []), *(r.transaction_id for r in refunds)]))
+    if not ids:
+        return []
+    found = [_to_payment(record) for record in PaymentRecord.batch_get(ids, consistent_read=True)]
+    return sorted((payment for payment in found if payment.order_id == order_id), key=lambda p: p.paid_at)
 
 
 def get_refund(out_refund_no: str) -> Refund | None:

@@ -100,7 +100,7 @@ def pay_order(order: Order, payment: Payment, now: datetime) -> None:
     """
     _leave_pending_payment(order, [OrderRecord.status.set("paid"), OrderRecord.paid_at.set(payment.paid_at),
                                    OrderRecord.transaction_id.set(payment.transaction_id)],
-                           stock_to=SkuRecord.sold, puts=[_payment_put(payment, now)])
+                           stock_to=SkuRecord.sold, puts=[_payment_put(payment, now)], keep_timer=True)
 
 
 def revive_order(order: Order, payment: Payment, now: datetime) -> None:
@@ -155,18 +155,22 @@ def _payment_put(payment: Payment, now: datetime):
     return payment_record(payment, now), PaymentRecord.transaction_id.does_not_exist()
 
 
-def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: list | None = None) -> None:
-    """Apply `order_actions` (condition: still pending_payment; the pay-deadline timer goes) and
-    move each line's units from reserved to `stock_to`, all or nothing. `puts` are (record,
-    condition) pairs written in the same transaction, before the order update."""
+def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: list | None = None,
+                           keep_timer: bool = False) -> None:
+    """Apply `order_actions` (condition: still pending_payment) and move each line's units from
+    reserved to `stock_to`, all or nothing. `puts` are (record, condition) pairs written in the
+    same transaction, before the order update. The pay-deadline timer goes, unless `keep_timer`:
+    paying keeps it (taking it off the sweep's index costs index writes on the notify), and the
+    deadline's timer message, finding the order paid, clears it (orders.clear_timer)."""
     puts = puts or []
+    timer = [] if keep_timer else [OrderRecord.timer_kind.remove(), OrderRecord.timer_at.remove()]
     try:
         with TransactWrite(connection=OrderRecord._get_connection().connection) as transaction:
             for record, condition in puts:
                 transaction.save(record, condition=condition)
             transaction.update(
                 OrderRecord(order.order_id),
-                actions=order_actions + [OrderRecord.timer_kind.remove(), OrderRecord.timer_at.remove()],
+                actions=order_actions + timer,
                 condition=OrderRecord.status == "pending_payment",
             )
             for line in order.lines:

@@ -10,7 +10,7 @@ from chalicelib.storage import orders
 from chalicelib.storage import payments as payment_store
 from chalicelib.storage.payments import PaymentRecord
 from tests.api.helpers import admin_token, assert_envelope, call, log_in, sim_call
-from tests.storage.order_fixtures import counters
+from tests.storage.order_fixtures import counters, recorded_payments
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_paying_through_wechat_marks_the_order_paid_and_sells_its_stock(client, 
     assert result["transaction"]["api"] == "v3"
     assert call(client, "GET", f"/v1/orders/{order['order_id']}", token=shopper)[1]["status"] == "paid"
     assert counters("sku-durian-3kg") == {"available": 18, "allocated": 0, "reserved": 0, "sold": 2, "stock_in": 20}
-    payment = payment_store.payments_of_order(order["order_id"])
+    payment = recorded_payments(order["order_id"])
     assert [p.amount_fen for p in payment] == [order["payable_fen"]]
 
 

@@ -22,7 +22,7 @@ from chalicelib.storage.orders import OrderRecord
 from chalicelib.wechat.pay_types import Transaction
 from tests.conftest import TEST_ENV, reset_process_caches
 from tests.faults.injector import DynamoFaults
-from tests.storage.order_fixtures import counters, make_product
+from tests.storage.order_fixtures import counters, make_product, recorded_payments
 
 pytestmark = pytest.mark.dynamodb_local
 MAX_TRIES = 40
@@ -89,7 +89,7 @@ def test_pay_notifies_under_faults_pay_each_order_once(shop):
                 retried(lambda: payments.apply_transaction(_success(order), "v3"))
     for order in placed:
         assert orders.get_order(order.order_id).status == "paid"
-        assert len(payment_store.payments_of_order(order.order_id)) == 1
+        assert len(recorded_payments(order.order_id)) == 1
     assert counters("s1")["sold"] == 12 and counters("s1")["reserved"] == 0
     _assert_stock_conserved()
 
@@ -144,7 +144,7 @@ def test_refunds_never_exceed_payments_under_faults(shop):
         for _ in range(4):  # notify, query and retries all report the same success
             retried(lambda: refunds.complete_refund(payment_store.get_refund("RF-fault-1"), "5030000009"))
     refunded = sum(r.amount_fen for r in payment_store.refunds_of_order(order.order_id) if r.status == "success")
-    paid = sum(p.amount_fen for p in payment_store.payments_of_order(order.order_id))
+    paid = sum(p.amount_fen for p in recorded_payments(order.order_id))
     assert refunded == paid == order.payable_fen
     assert counters("s1") == {"available": 30, "allocated": 0, "reserved": 0, "sold": 0, "stock_in": 30}
     assert orders.get_order(order.order_id).status == "refunded"

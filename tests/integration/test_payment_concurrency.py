@@ -6,11 +6,10 @@ import pytest
 from chalicelib import clock
 from chalicelib.services import payments
 from chalicelib.storage import orders, transactions
-from chalicelib.storage import payments as payment_store
 from chalicelib.wechat.pay_types import Transaction
 from tests.conftest import TEST_ENV, reset_process_caches
 from tests.integration.concurrency import race as _race
-from tests.storage.order_fixtures import counters, make_order, make_product
+from tests.storage.order_fixtures import counters, make_order, make_product, recorded_payments
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -34,7 +33,7 @@ def _success(order) -> Transaction:
 def test_fifty_concurrent_replays_of_one_notify_change_the_order_once(unpaid):
     outcomes = _race(50, lambda n: payments.apply_transaction(_success(unpaid), "v3"))
     assert outcomes.count("paid") == 1 and set(outcomes) == {"paid", "duplicate"}
-    assert len(payment_store.payments_of_order("o1")) == 1
+    assert len(recorded_payments("o1")) == 1
     assert orders.get_order("o1").status == "paid"
     assert counters("s1") == {"available": 3, "allocated": 0, "reserved": 0, "sold": 2, "stock_in": 5}
 
@@ -49,5 +48,5 @@ def test_a_notify_racing_the_timeout_ends_paid_or_closed_never_both(unpaid):
               else order_lifecycle.close_if_overdue("o1"))
     # Either order works out: paid straight away, or closed and then revived by the payment.
     assert orders.get_order("o1").status == "paid"
-    assert len(payment_store.payments_of_order("o1")) == 1
+    assert len(recorded_payments("o1")) == 1
     assert counters("s1") == {"available": 3, "allocated": 0, "reserved": 0, "sold": 2, "stock_in": 5}

@@ -91,6 +91,7 @@ def test_refund_retries_are_idempotent_by_out_refund_no(client, prepaid, wechat_
     order = orders.get_order(prepaid["order_id"])
     refund = refunds.new_refund(order, order.transaction_id, 1000, "test", lines=(("sku-durian-3kg", 1),),
                                 out_refund_no="RT-retry-1")
+    wechat_sim.state.pay.refund_delay_ms = None  # WeChat keeps it PROCESSING while the job asks again
     refund = dataclasses.replace(refund, next_attempt_at=clock.now())  # due at once
     payment_store.create_refund(refund)
     monkeypatch.setattr(refunds, "next_refund_attempt", lambda *_args, **_kw: timedelta(0))  # and again
@@ -104,4 +105,4 @@ def test_refund_retries_are_idempotent_by_out_refund_no(client, prepaid, wechat_
     assert RefundRecord.count() == 1 and payment_store.get_refund("RT-retry-1").status == "success"
     assert counters("sku-durian-3kg")["available"] == 19  # restocked exactly once
     transaction = sim_call(wechat_sim, "GET", f"/__sim/pay/transactions/{prepaid['out_trade_no']}")
-    assert transaction["refunded"] == 1000  # WeChat refunded once, however often it was asked
+    assert len(transaction["refunds"]) == 1  # WeChat has one refund, however often it was asked

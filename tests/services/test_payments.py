@@ -10,10 +10,9 @@ import pytest
 from chalicelib import clock
 from chalicelib.services import payments
 from chalicelib.storage import alerts, orders, transactions
-from chalicelib.storage import payments as payment_store
 from chalicelib.wechat.pay_types import Transaction
 from tests.conftest import TEST_ENV
-from tests.storage.order_fixtures import counters, make_order, make_product
+from tests.storage.order_fixtures import counters, make_order, make_product, recorded_payments
 
 MCH_ID = "1900000109"
 
@@ -48,7 +47,7 @@ def test_a_success_pays_the_order_and_commits_its_stock(unpaid):
 def test_a_duplicate_notify_changes_nothing(unpaid):
     payments.apply_transaction(_success(unpaid), "v3")
     assert payments.apply_transaction(_success(unpaid), "v3") == "duplicate"
-    assert len(payment_store.payments_of_order("o1")) == 1
+    assert len(recorded_payments("o1")) == 1
     assert counters("s1")["sold"] == 2
 
 
@@ -62,7 +61,7 @@ def test_a_mismatching_notify_is_refused_recorded_and_writes_nothing(unpaid, cha
     with pytest.raises(payments.NotifyRejected):
         payments.apply_transaction(_success(unpaid, **change), "v3")
     assert orders.get_order("o1").status == "pending_payment"
-    assert payment_store.payments_of_order("o1") == []
+    assert recorded_payments("o1") == []
     page, _ = alerts.list_alerts("payment_anomaly", 10, None)
     assert [alert.detail["problem"] for alert in page] == [problem]
 

@@ -45,3 +45,12 @@ def pay(order: Order, transaction_id: str | None = None) -> None:
     payment = Payment(transaction_id=transaction_id or f"4200{order.order_id}", order_id=order.order_id,
                       amount_fen=order.payable_fen, paid_at=clock.now(), channel="v3", outcome=APPLIED)
     transactions.pay_order(order, payment, clock.now())
+
+
+def recorded_payments(order_id: str) -> list:
+    """Every payment row recorded for the order (a Scan: tests only; the app has no index by order)."""
+    from chalicelib.storage.payments import PaymentRecord, _to_payment
+
+    return sorted((_to_payment(record) for record in PaymentRecord.scan(PaymentRecord.order_id == order_id,
+                                                                        consistent_read=True)),
+                  key=lambda payment: payment.paid_at)

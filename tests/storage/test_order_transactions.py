@@ -7,7 +7,7 @@ from chalicelib import clock
 from chalicelib.storage import orders, transactions
 from chalicelib.storage.base import ConditionFailed
 from chalicelib.storage.catalog import ProductRecord
-from tests.storage.order_fixtures import pay, counters, make_order, make_product
+from tests.storage.order_fixtures import pay, counters, make_order, make_product, recorded_payments
 
 
 def test_placing_an_order_reserves_its_units(aws):
@@ -81,14 +81,19 @@ def test_a_status_change_from_the_wrong_status_fails_and_changes_nothing(aws):
     assert orders.get_order("o1").status == "pending_payment"
 
 
-def test_only_due_unpaid_orders_are_found_by_the_sweep_index(aws):
+def test_due_orders_are_found_by_the_sweep_index_and_a_paid_ones_timer_is_cleared_after_its_deadline(aws):
     make_product(skus={"s1": 10})
     transactions.place_order_reserving_stock(make_order("due", {"s1": 1}, deadline_minutes=-1))
     transactions.place_order_reserving_stock(make_order("later", {"s1": 1}, deadline_minutes=15))
-    paid = make_order("paid", {"s1": 1}, deadline_minutes=-1)
+    paid = make_order("paid", {"s1": 1}, deadline_minutes=-2)
     transactions.place_order_reserving_stock(paid)
-    pay(paid)
+    pay(paid)  # paying leaves the timer (no index write on the notify) ...
+    assert orders.due_order_ids(orders.TIMER_PAY_DEADLINE, clock.now(), 10) == ["paid", "due"]
+    from chalicelib.services import order_lifecycle
+
+    assert order_lifecycle.close_if_overdue("paid") == "not_pending"  # ... its deadline's message clears it
     assert orders.due_order_ids(orders.TIMER_PAY_DEADLINE, clock.now(), 10) == ["due"]
+    assert orders.clear_timer("paid", orders.TIMER_PAY_DEADLINE) is False  # once
 
 
 def _payment(order, transaction_id="4200000001", outcome="applied"):
@@ -99,15 +104,13 @@ def _payment(order, transaction_id="4200000001", outcome="applied"):
 
 
 def test_a_payment_is_recorded_once_and_a_duplicate_changes_nothing(aws):
-    from chalicelib.storage import payments
-
     make_product(skus={"s1": 10})
     order = make_order("o1", {"s1": 2})
     transactions.place_order_reserving_stock(order)
     transactions.pay_order(order, _payment(order), clock.now())
     with pytest.raises(transactions.DuplicatePayment):
         transactions.pay_order(order, _payment(order), clock.now())
-    assert [p.transaction_id for p in payments.payments_of_order("o1")] == ["4200000001"]
+    assert [p.transaction_id for p in recorded_payments("o1")] == ["4200000001"]
     assert orders.get_order("o1").transaction_id == "4200000001"
     assert counters("s1") == {"available": 8, "allocated": 0, "reserved": 0, "sold": 2, "stock_in": 10}
 
