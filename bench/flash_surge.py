@@ -7,16 +7,24 @@ validation), users in a shuffled order, each pressing 4 times in a row from its 
 address, while `CONSUMERS`
 threads drain the flash-entries queue in batches of 10 with the real consumer, as Lambda's SQS
 event source would. Every DynamoDB request is tallied by a botocore hook, attributed to the
-entry (by its outcome) or to the consumer; a write is an item written (a TransactWriteItems of
-3 items is 3 writes); a stock write is one on the SKU or a sale's stock shard.
+entry (by its outcome) or to the consumer: its calls (read calls: GetItem, BatchGetItem, Query,
+Scan; write calls: the rest), items read (a BatchGetItem of 2 keys reads 2), items written (a
+TransactWriteItems of 3 items is 3 writes), and stock writes (on the SKU or a sale's stock shard).
+The threads share one process, so they share admission's per-instance sale cache and entry
+counts (as 16 concurrent requests of one Lambda instance would; a real instance serves one at
+a time), and the consumer's sold-out flag drops that cache at once, where another instance
+would see it within SALE_CACHE_SECONDS.
 
-Reported per configuration: admission p50/p99 and entries/s; DynamoDB calls and writes per
-entry by outcome (accepted, sold_out, limit_exceeded, ...), stock writes among them; drain
-time (first entry to the last ticket decided, and the tail after the last entry); the
-consumer's writes per won and per lost ticket; and the invariants (orders == units, no user
-twice). Then the 8-shard figures as ratios of the 1-shard ones.
+Reported per configuration: admission p50/p99 (all entries, and per outcome) with the number
+of entrant threads, and entries/s; DynamoDB calls, items read and written per entry by outcome
+(accepted, sold_out, limit_exceeded, ...), per refused entry (every refusal together) and per
+entry overall, stock writes among them; drain time (first entry to the last ticket decided, and
+the tail after the last entry); the consumer's writes per message; and the invariants (orders
+== units, no user twice). Then the 8-shard figures as ratios of the 1-shard ones.
 
-    python -m bench.flash_surge [--entries 10000]      (also part of `python -m bench`)
+    python -m bench.flash_surge [--entries 10000] [--no-write]      (also part of `python -m bench`)
+
+`--no-write` prints the tables without overwriting `bench/results/flash_surge.{json,md}`.
 
 Caveat: DynamoDB Local runs on this machine's 2 cores and has no per-item write limit, so the
 shard count cannot show its real benefit (spreading writes over items capped at ~1,000/s each)
@@ -47,6 +55,9 @@ SHARD_CONFIGS = (1, 8)
 ENTRANTS = 16
 CONSUMERS = 4
 WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem"}
+READ_OPS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+REFUSED = "entry:refused (every reason)"
+ALL_ENTRIES = "entry:all"
 
 
 class DynamoTally:
@@ -94,10 +105,26 @@ class DynamoTally:
             return
         pending = self.local.pending
         pending["calls"] += 1
+        if model.name in READ_OPS:
+            pending["read_calls"] += 1
+            pending["items_read"] += _items_read(model.name, params)
+        else:
+            pending["write_calls"] += 1
         for table, key in _written_items(model.name, params):
             pending["writes"] += 1
             if table.endswith("skus") or (table.endswith("flash_counters") and "#stock#" in key):
                 pending["stock_writes"] += 1
+
+
+def _items_read(operation: str, body: dict) -> int:
+    """Items a read asks for by key (Query and Scan: 0, they read what they match)."""
+    if operation == "GetItem":
+        return 1
+    if operation == "BatchGetItem":
+        return sum(len(table.get("Keys", [])) for table in body.get("RequestItems", {}).values())
+    if operation == "TransactGetItems":
+        return len(body.get("TransactItems", []))
+    return 0
 
 
 def _written_items(operation: str, body: dict) -> list[tuple[str, str]]:
@@ -210,12 +237,20 @@ def _surge(sale_id: str, sku_id: str, entries: int, tally: DynamoTally) -> dict[
                       "tail_after_last_entry_seconds": round(max(0.0, drained_by - admitted_by), 2)}}
 
 
+COST_FIELDS = ("calls", "read_calls", "write_calls", "items_read", "writes", "stock_writes")
+
+
 def _per_entry(tally: DynamoTally) -> dict[str, dict[str, float]]:
+    totals = {label: counts for label, counts in tally.calls.items()}
+    entries = [counts for label, counts in totals.items() if label.startswith("entry:")]
+    refused = [counts for label, counts in totals.items()
+               if label.startswith("entry:") and label != "entry:accepted"]
+    totals[REFUSED] = sum(refused, Counter())
+    totals[ALL_ENTRIES] = sum(entries, Counter())
     costs = {}
-    for label, counts in tally.calls.items():
+    for label, counts in totals.items():
         n = max(1, counts["entries"])
-        costs[label] = {"n": counts["entries"], "calls": round(counts["calls"] / n, 2),
-                        "writes": round(counts["writes"] / n, 2), "stock_writes": round(counts["stock_writes"] / n, 3)}
+        costs[label] = {"n": counts["entries"], **{name: round(counts[name] / n, 3) for name in COST_FIELDS}}
     return costs
 
 
@@ -278,29 +313,54 @@ def _quiet_logs() -> None:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"## Flash-sale surge: {result['shards_1']['entries']:,} entries from {result['shards_1']['users']:,} "
-             f"users for {result['units']} units (limit 1), {result['entrant_threads']} entrant and "
+    one, eight = result["shards_1"], result["shards_8"]
+    threads = result["entrant_threads"]
+    lines = [f"## Flash-sale surge: {one['entries']:,} entries from {one['users']:,} "
+             f"users for {result['units']} units (limit 1), {threads} entrant and "
              f"{result['consumer_threads']} consumer threads", "",
              "| | 1 shard | 8 shards | 8 / 1 |", "|---|---:|---:|---:|"]
-    one, eight = result["shards_1"], result["shards_8"]
     ratios = result["shards_8_over_1"]
-    rows = [("admission p50 ms", one["admission"]["p50_ms"], eight["admission"]["p50_ms"], ratios["admission_p50"]),
-            ("admission p99 ms", one["admission"]["p99_ms"], eight["admission"]["p99_ms"], ratios["admission_p99"]),
+    rows = [(f"admission p50 ms ({threads} threads)", one["admission"]["p50_ms"], eight["admission"]["p50_ms"],
+             ratios["admission_p50"]),
+            (f"admission p99 ms ({threads} threads)", one["admission"]["p99_ms"], eight["admission"]["p99_ms"],
+             ratios["admission_p99"]),
             ("entries/s", one["admission"]["entries_per_second"], eight["admission"]["entries_per_second"],
              ratios["entries_per_second"]),
             ("drain s (first entry -> last ticket decided)", one["drain"]["seconds_from_first_entry"],
              eight["drain"]["seconds_from_first_entry"], ratios["drain_seconds"]),
             ("orders (must be 100)", one["invariants"]["orders"], eight["invariants"]["orders"], "")]
     lines += [f"| {name} | {a} | {b} | {c} |" for name, a, b, c in rows]
-    lines += ["", "DynamoDB per entry (calls / items written / stock items written):", "",
-              "| outcome | 1 shard | 8 shards |", "|---|---|---|"]
-    for label in sorted(set(one["dynamodb_per_entry"]) | set(eight["dynamodb_per_entry"])):
-        cell = lambda c: (f"{c['calls']} / {c['writes']} / {c['stock_writes']} (n={c['n']})"  # noqa: E731
-                          if c else "-")
-        lines.append(f"| {label} | {cell(one['dynamodb_per_entry'].get(label))} | "
-                     f"{cell(eight['dynamodb_per_entry'].get(label))} |")
-    lines += ["", "`consumer` rows are per message handled (won and lost tickets together)."]
+    lines += ["", f"DynamoDB and latency per entry, by outcome ({threads} entrant threads; p50/p99 ms of that "
+              "outcome's entries; read and write calls are requests, items read and written are items):", "",
+              "| outcome | shards | n | calls | read calls | write calls | items read | items written "
+              "| stock items written | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    labels = sorted(set(one["dynamodb_per_entry"]) | set(eight["dynamodb_per_entry"]), key=_label_order)
+    for label in labels:
+        for shards, config in (("1", one), ("8", eight)):
+            cost = config["dynamodb_per_entry"].get(label)
+            if not cost:
+                continue
+            latency = _latency_of(config, label)
+            cells = [cost["n"]] + [cost.get(name, "-") for name in COST_FIELDS]
+            cells += [latency.get("p50_ms", "-"), latency.get("p99_ms", "-")]
+            lines.append(f"| {label} | {shards} | " + " | ".join(str(cell) for cell in cells) + " |")
+    lines += ["", "`consumer` rows are per message handled (won and lost tickets together), and have no latency. "
+              f"`{REFUSED}` sums every refusal; `{ALL_ENTRIES}` every entry. The counts of entries and rejects "
+              "are written by whichever entry ends an instance's one-second window, so a refused entry's "
+              "fraction of a write is that."]
     return "\n".join(lines) + "\n"
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    return ({"entry:accepted": 0, REFUSED: 2, ALL_ENTRIES: 3, "consumer": 4}.get(label, 1), label)
+
+
+def _latency_of(config: dict[str, Any], label: str) -> dict[str, Any]:
+    if label == ALL_ENTRIES:
+        return config["admission"]
+    if label.startswith("entry:") and label != REFUSED:
+        return config["admission_by_outcome"].get(label.split(":", 1)[1], {})
+    return {}
 
 
 def write(result: dict[str, Any]) -> None:
@@ -318,6 +378,7 @@ def write_markdown(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.flash_surge", description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=N_ENTRIES)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results as it is")
     args = parser.parse_args(argv)
     if args.entries < 1:
         parser.error("--entries must be at least 1")
@@ -330,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sqs.stop()
         handle.stop()
-    write(result)
+    if not args.no_write:
+        write(result)
     print(markdown(result), flush=True)
     return 0
 

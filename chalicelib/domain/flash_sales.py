@@ -14,8 +14,9 @@ from enum import Enum
 MAX_SHARDS = 32
 MAX_QUANTITY = 100_000
 MAX_PER_USER_LIMIT = 99
-# Counters of tickets entered and of rejects: admission writes one per request, at surge rate,
-# so they are spread over this many items whatever the stock's shard count (docs/decisions.md).
+# Counters of tickets entered and of rejects: admission writes them about once a second per warm
+# instance (hundreds of instances in a surge), and the consumer one per lost ticket, so they are
+# spread over this many items whatever the stock's shard count (docs/decisions.md).
 STATS_SHARDS = 16
 # Tickets still undecided this long after they were accepted have their message sent again by
 # a sweep (their message was lost, or dead-lettered); a healthy queue decides one in seconds.

@@ -1,31 +1,39 @@
-"""Entering a flash sale: rate limits and cheap refusals first, then one ticket per accepted entry, queued.
+"""Entering a flash sale: cheap refusals first, then one ticket per accepted entry, queued.
 
-The surge lands here, so the path is ordered by cost. The per-user and per-IP rate limits come
-first (a conditional write each; API.md wants every request counted, and they are what stops a
-hammering client). Then refusals that need no write, from the sale as this warm instance last
-read it (once a second): SKU not in the sale, a repeated request_id (one read of the ticket,
-whose id is derived from it), outside the window, over the per-user limit, sold out. Then the
-user's units (a read). An accepted entry is one TransactWrite (the ticket + the user's units,
-conditioned on the limit) and one SQS message; nothing here touches the stock, which only the
-consumer moves (services/flash_orders.py).
+The surge lands here, so the path is ordered by cost:
+1. The sale, as this warm instance read it at most a second ago (services/flash_sales.py). If
+   it is sold out (the consumer's flag) and the entry could only be answered `sold_out`, it is
+   refused before anything else: no rate-limit bucket, no write of its own (its count joins the
+   instance's window, below), one eventually consistent read of the entry's own ticket (a
+   replayed request_id still answers its ticket; when the cached sale is due for a refresh,
+   the sale comes in the same BatchGetItem). Nothing such an entry could do would win, so it
+   has nothing to be rate-limited out of; units coming back reach it within SALE_CACHE_SECONDS.
+2. Every entry that can still win meets the per-user and per-IP rate limits first (a
+   conditional write each; API.md counts every request), exactly as before.
+3. Refusals that need no write: SKU not in the sale, a repeated request_id (the ticket read),
+   outside the window, over the per-user limit; then the user's units (a read).
+4. An accepted entry is one TransactWrite (the ticket + the user's units, conditioned on the
+   limit) and one SQS message; nothing here touches the stock, which only the consumer moves
+   (services/flash_orders.py).
+Counts for the merchant (entered, rejects by reason) are summed in the instance and written in
+one UpdateItem about once a second (flash_sales.count_entry), not per request.
 """
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import pricing
-from chalicelib.domain.flash_sales import STATS_SHARDS, RejectReason, SalePhase, TicketStatus, phase, ticket_id_for
+from chalicelib.domain.flash_sales import RejectReason, SalePhase, TicketStatus, phase, ticket_id_for
 from chalicelib.domain.rate_limits import FLASH_ENTRY_PER_USER, flash_entry_per_ip
 from chalicelib.errors import AppError, BadRequest, Conflict, NotFound, RateLimited, ServiceUnavailable
 from chalicelib.log import get_logger
 from chalicelib.schemas.flash_sales import EntryBody
 from chalicelib.services import checkout, flash_orders
-from chalicelib.services.flash_sales import cached_sale
+from chalicelib.services.flash_sales import SaleRead, count_entry, sale_for_entry
 from chalicelib.settings import get_settings
-from chalicelib.storage import addresses, flash_sales, flash_tickets, rate_limits
+from chalicelib.storage import addresses, flash_tickets, rate_limits
 from chalicelib.storage.flash_sales import FlashSale
 from chalicelib.storage.flash_tickets import Ticket
 
@@ -34,14 +42,18 @@ log = get_logger(__name__)
 # A healthy consumer decides a ticket within seconds; one still queued after this lost its message.
 RESEND_AFTER = timedelta(seconds=10)
 
+
 def enter(user_id: str, sale_id: str, body: EntryBody, client_ip: str) -> Ticket:
     """Accept the entry (202 with its ticket) or refuse it with the reason, counted for the merchant."""
-    sale = cached_sale(sale_id)
+    ticket_id = ticket_id_for(sale_id, user_id, body.request_id)
+    read = sale_for_entry(sale_id, ticket_id)
+    sale = read.sale
     if sale is None:
         raise NotFound("No such flash sale", code="flash_sale_not_found")
-    ticket_id = ticket_id_for(sale_id, user_id, body.request_id)
     try:
-        return _admit(sale, ticket_id, user_id, body, client_ip)
+        if _can_only_be_sold_out(sale, body):
+            return _sold_out(ticket_id, read)
+        return _admit(sale, ticket_id, user_id, body, client_ip, read)
     except _Refused as refused:
         _count_reject(sale.sale_id, refused.reason)
         raise refused.error from None
@@ -53,13 +65,35 @@ class _Refused(Exception):
         self.reason, self.error = reason, error
 
 
-def _admit(sale: FlashSale, ticket_id: str, user_id: str, body: EntryBody, client_ip: str) -> Ticket:
-    _check_rate(user_id, client_ip)  # every entry request counts, whatever its answer (API.md)
+def _can_only_be_sold_out(sale: FlashSale, body: EntryBody) -> bool:
+    """Whether the full path would answer this entry `sold_out` (or replay its ticket): the
+    right SKU, a quantity within the limit, the sale running and flagged sold out."""
+    return (body.sku_id == sale.sku_id and body.quantity <= sale.per_user_limit
+            and phase(sale.state, sale.starts_at, sale.ends_at, sale.sold_out, clock.now()) is SalePhase.SOLD_OUT)
+
+
+def _sold_out(ticket_id: str, read: SaleRead) -> Ticket:
+    """Refused before the rate limits and without a write: one read, for the entry's own
+    ticket (a request accepted before the sale sold out, repeated, answers its ticket)."""
+    existing = _earlier_ticket(ticket_id, read)
+    if existing is not None:
+        return _replayed(existing)
+    raise _Refused(RejectReason.SOLD_OUT, Conflict("The flash sale is sold out", code="sold_out"))
+
+
+def _earlier_ticket(ticket_id: str, read: SaleRead) -> Ticket | None:
+    """Half a read unit (eventually consistent; a replay racing its first request is caught by
+    accept_ticket's condition), or nothing when it came with the sale's refresh."""
+    return read.ticket if read.ticket_read else flash_tickets.get_ticket(ticket_id, consistent=False)
+
+
+def _admit(sale: FlashSale, ticket_id: str, user_id: str, body: EntryBody, client_ip: str,
+           read: SaleRead) -> Ticket:
+    _check_rate(user_id, client_ip)  # every entry that can still win counts, whatever its answer (API.md)
     if body.sku_id != sale.sku_id:
         raise _Refused(RejectReason.SKU_NOT_ON_SALE, NotFound("This SKU is not in this flash sale",
                                                               code="sku_not_on_sale"))
-    # Half a read unit: a replay racing its first request is caught by accept_ticket's condition.
-    existing = flash_tickets.get_ticket(ticket_id, consistent=False)
+    existing = _earlier_ticket(ticket_id, read)
     if existing is not None:
         return _replayed(existing)
     _check_open(sale, body)
@@ -76,11 +110,13 @@ def _admit(sale: FlashSale, ticket_id: str, user_id: str, body: EntryBody, clien
     except flash_tickets.LimitReached:  # another request of this user won the race
         raise _Refused(RejectReason.LIMIT_EXCEEDED, _limit_error(sale)) from None
     _queue(ticket)
-    _count_entered(sale)
+    count_entry(sale.sale_id, "entered")
     return ticket
 
 
 def _check_open(sale: FlashSale, body: EntryBody) -> None:
+    """The window and the quantity, then the flag (reached only if the sale started between
+    _can_only_be_sold_out's look at the clock and this one)."""
     now = clock.now()
     current = phase(sale.state, sale.starts_at, sale.ends_at, sale.sold_out, now)
     if current is SalePhase.UPCOMING:
@@ -127,8 +163,9 @@ def _delivery(user_id: str, sale: FlashSale, body: EntryBody) -> tuple[str, dict
 
 def _replayed(ticket: Ticket) -> Ticket:
     """A repeated request_id: the same ticket. A ticket still queued RESEND_AFTER after it was
-    accepted has its message sent again (the first send may be what failed; the request paid a
-    rate-limit token like any); the consumer takes a ticket once however often it hears of it."""
+    accepted has its message sent again (the first send may be what failed; on a sale still
+    selling the request paid a rate-limit token like any, on a sold-out one it pays none); the
+    consumer takes a ticket once however often it hears of it."""
     if ticket.status == TicketStatus.QUEUED.value and clock.now() - ticket.created_at >= RESEND_AFTER:
         flash_orders.queue_entry(ticket)
     _count_reject(ticket.sale_id, RejectReason.DUPLICATE_REQUEST)
@@ -157,25 +194,9 @@ def _queue(ticket: Ticket) -> None:
                                  code="queue_unavailable") from None
 
 
-def _count_entered(sale: FlashSale) -> None:
-    """Counters are the merchant's view, not state: a failure here must not fail the entry."""
-    try:
-        flash_sales.count_entered(sale.sale_id, _any_stats_shard())
-    except Exception:  # noqa: BLE001
-        log.exception("could not count an entry", sale_id=sale.sale_id)
-
-
 def _count_reject(sale_id: str, reason: RejectReason) -> None:
     log.info("flash-sale entry refused", sale_id=sale_id, reason=reason.value)
-    try:
-        flash_sales.count_reject(sale_id, _any_stats_shard(), reason)
-    except Exception:  # noqa: BLE001 - as _count_entered
-        log.exception("could not count a reject", sale_id=sale_id)
-
-
-def _any_stats_shard() -> int:
-    """Random, not by user: one user hammering must spread over the items too."""
-    return random.randrange(STATS_SHARDS)
+    count_entry(sale_id, f"reject_{reason.value}")
 
 
 def ticket_for_user(user_id: str, ticket_id: str) -> Ticket:

@@ -2,8 +2,9 @@
 
 Per batch of messages: read the tickets (one BatchGetItem), then for each queued ticket, in
 order, take its units from a stock shard (its own by hash, falling over to the next ones) or,
-when every shard is empty, mark it lost and raise the sale's sold-out flag. Then the batch's
-orders are written in one transaction with one SKU update (storage/flash_transactions.py).
+when every shard is empty, mark it lost; the sale's sold-out flag goes up with the last unit
+taken (or with the first ticket to find none left). Then the batch's orders are written in one
+transaction with one SKU update (storage/flash_transactions.py).
 
 Every step is conditioned on the ticket's status, so a redelivered message, a second consumer
 or a crash halfway changes nothing twice: an order's id is derived from its ticket's.
@@ -39,6 +40,7 @@ class _SaleView:
     sale: FlashSale
     shards: list[int]
     assigned: list[Ticket] = field(default_factory=list)
+    flag_tried: bool = False  # the sold-out flag was tried in this batch
 
 
 def queue_entry(ticket: Ticket) -> None:
@@ -117,6 +119,8 @@ def _decide(ticket: Ticket, view: _SaleView | None) -> str:
         return "done_before"
     if shard is not None:
         view.assigned.append(_assigned(ticket, shard, order_id))
+        if sum(view.shards) == 0:  # that was the last unit: admission stops accepting entries now
+            _raise_sold_out_flag(view)
         return "assigned"
     if sum(view.shards) == 0:
         _raise_sold_out_flag(view)
@@ -163,9 +167,21 @@ def _lose(ticket: Ticket, reason: str) -> str:
 
 
 def _raise_sold_out_flag(view: _SaleView) -> None:
-    """Admission answers sold_out from the flag without a write; it is set only if no unit came
-    back since this batch read the sale (a return bumps the generation and clears it)."""
-    if not view.sale.sold_out and flash_sales.mark_sold_out(view.sale.sale_id, view.sale.returned):
+    """Admission answers sold_out from the flag without a write (and without a rate-limit
+    token). It is raised as soon as this batch takes the last unit it knows of, not only when a
+    later ticket finds the shards empty, so fewer entries are accepted only to be lost. The
+    view never counts fewer units than the shards hold unless one came back, and a return bumps
+    the generation the flag is conditioned on: it is set only if no unit came back since this
+    batch read the sale."""
+    if view.sale.sold_out or view.flag_tried:
+        return
+    view.flag_tried = True  # once per batch: refused, a unit came back since the batch's read
+    try:
+        raised = flash_sales.mark_sold_out(view.sale.sale_id, view.sale.returned)
+    except Exception:  # noqa: BLE001 - a shortcut for admission, not state: the next batch tries again
+        log.exception("could not raise the sold-out flag", sale_id=view.sale.sale_id)
+        return
+    if raised:
         view.sale = FlashSale(**{**asdict(view.sale), "sold_out": True})
         forget_sale(view.sale.sale_id)
         log.info("flash sale sold out", sale_id=view.sale.sale_id)

@@ -7,47 +7,115 @@ transaction as the sale and its stock shards; ending it (at `ends_at`, by the sw
 from __future__ import annotations
 
 import hashlib
-import time
+import random
+import threading
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
+from time import monotonic  # a name of this module, so tests can move the clock of the caches
 
 from chalicelib import clock
 from chalicelib.domain import cursors
-from chalicelib.domain.flash_sales import SaleState, phase
+from chalicelib.domain.flash_sales import STATS_SHARDS, SaleState, phase
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.log import get_logger
 from chalicelib.schemas.flash_sales import (AdminFlashSaleOut, CreateFlashSaleBody, FlashSaleOut, UpdateFlashSaleBody)
 from chalicelib.settings import get_settings
-from chalicelib.storage import flash_sales, flash_transactions, products, skus
+from chalicelib.storage import flash_sales, flash_tickets, flash_transactions, products, skus
 from chalicelib.storage.base import ConditionFailed
 from chalicelib.storage.flash_sales import FlashSale, SaleCounts
+from chalicelib.storage.flash_tickets import Ticket
 
 log = get_logger(__name__)
 
 SETTLE_ATTEMPTS = 5
 # A warm function keeps what it read of a sale this long: the terms and the sold-out flag are
 # read once per second per instance instead of once per request (the surge's hottest read).
+# The read is strongly consistent, so this is also the bound on how stale the sold-out state an
+# instance answers from can be: a unit coming back (which clears the flag) is seen by every
+# instance within SALE_CACHE_SECONDS.
 SALE_CACHE_SECONDS = 1.0
 _sale_cache: dict[str, tuple[float, FlashSale | None]] = {}
+# Entry counts (accepted, rejects by reason) are summed per sale in the instance and written
+# to a stats item at most once per COUNT_FLUSH_SECONDS, by whichever request comes then.
+COUNT_FLUSH_SECONDS = 1.0
+_counts_lock = threading.Lock()
+_pending_counts: dict[str, Counter[str]] = {}
+_counts_since: dict[str, float] = {}
 
 
-def cached_sale(sale_id: str) -> FlashSale | None:
+@dataclass(frozen=True)
+class SaleRead:
+    """What admission knows of a sale: as cached, or just read (and the entry's ticket with it)."""
+    sale: FlashSale | None
+    ticket: Ticket | None = None
+    ticket_read: bool = False  # True when `ticket` was read with the sale (None: there is none)
+
+
+def sale_for_entry(sale_id: str, ticket_id: str) -> SaleRead:
+    """The sale as this instance read it at most SALE_CACHE_SECONDS ago. When it must be read
+    again, the entry's ticket is read in the same call (one BatchGetItem): admission would read
+    it anyway, so the request that refreshes the cache still makes one read, not two."""
     hit = _sale_cache.get(sale_id)
-    if hit is not None and time.monotonic() - hit[0] < SALE_CACHE_SECONDS:
-        return hit[1]
-    sale = flash_sales.get_sale(sale_id)
+    if hit is not None and monotonic() - hit[0] < SALE_CACHE_SECONDS:
+        return SaleRead(hit[1])
+    sale, ticket = flash_tickets.get_sale_and_ticket(sale_id, ticket_id)
     if len(_sale_cache) > 1000:
         _sale_cache.clear()
-    _sale_cache[sale_id] = (time.monotonic(), sale)
-    return sale
+    _sale_cache[sale_id] = (monotonic(), sale)
+    return SaleRead(sale, ticket, ticket_read=True)
 
 
 def forget_sale(sale_id: str | None = None) -> None:
-    """Drop the cached sale (all, with None): after this instance changed it."""
+    """Drop the cached sale (all, with None): after this instance changed it. With None, the
+    instance forgets every sale, unwritten entry counts included (a fresh instance; tests)."""
     if sale_id is None:
         _sale_cache.clear()
+        with _counts_lock:
+            _pending_counts.clear()
+            _counts_since.clear()
     else:
         _sale_cache.pop(sale_id, None)
+
+
+def count_entry(sale_id: str, name: str) -> None:
+    """Count one entry of the sale: `entered` or `reject_<reason>`. Summed in the instance and
+    written (one UpdateItem on a random stats item, all reasons at once) by the first count
+    COUNT_FLUSH_SECONDS or more after the window's first, so a surge costs the stats items one
+    write per second per instance, not one per entry. The price: an instance's last window
+    waits for its next entry of the sale (or an admin view it serves), and is lost if the
+    instance is recycled first; in a surge that is about a second of its entries."""
+    now = monotonic()
+    with _counts_lock:
+        _pending_counts.setdefault(sale_id, Counter())[name] += 1
+        since = _counts_since.setdefault(sale_id, now)
+        if now - since < COUNT_FLUSH_SECONDS:
+            return
+        due = _pending_counts.pop(sale_id)
+        _counts_since.pop(sale_id)
+    _write_counts(sale_id, due)
+
+
+def flush_counts(sale_id: str) -> None:
+    """Write this instance's unwritten counts of the sale now (before the merchant reads them)."""
+    with _counts_lock:
+        due = _pending_counts.pop(sale_id, None)
+        _counts_since.pop(sale_id, None)
+    if due:
+        _write_counts(sale_id, due)
+
+
+def _write_counts(sale_id: str, counts: Counter[str]) -> None:
+    """Counters are the merchant's view, not state: a failure must not fail the entry; the
+    counts wait for the next window instead."""
+    try:
+        flash_sales.add_counts(sale_id, random.randrange(STATS_SHARDS), dict(counts))
+    except Exception:  # noqa: BLE001
+        log.exception("could not write entry counts; keeping them for the next window", sale_id=sale_id)
+        with _counts_lock:
+            _pending_counts.setdefault(sale_id, Counter()).update(counts)
+            _counts_since.setdefault(sale_id, monotonic())
 
 
 def create_sale(body: CreateFlashSaleBody, sale_id: str | None = None) -> tuple[AdminFlashSaleOut, bool]:
@@ -175,6 +243,7 @@ def settle_due_sales(limit: int = 50) -> dict[str, int]:
 
 
 def admin_view(sale_id: str) -> AdminFlashSaleOut:
+    flush_counts(sale_id)  # this instance's own entries, at least, are in the counts it shows
     sale = _get(sale_id, consistent=True)
     counts = flash_sales.read_counts(sale)
     return _admin_out(sale, counts)
@@ -183,6 +252,8 @@ def admin_view(sale_id: str) -> AdminFlashSaleOut:
 def list_for_admin(state: str, limit: int, cursor: str | None) -> tuple[list[AdminFlashSaleOut], str | None]:
     secret, scope = get_settings().auth_token_secret, f"admin-flash-sales:{state}"
     page, last_key = flash_sales.list_sales(state, limit, cursors.decode_cursor(cursor, secret, scope))
+    for sale in page:
+        flush_counts(sale.sale_id)
     return [_admin_out(sale, flash_sales.read_counts(sale)) for sale in page], cursors.encode_cursor(
         last_key, secret, scope)
 

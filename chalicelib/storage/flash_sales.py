@@ -3,8 +3,9 @@
 A sale's unsold units live in N stock shards, items `<sale_id>#stock#<k>` with `remaining`;
 the sum is the truth. Each shard is its own partition key, so a hot sale's writes spread over
 N items instead of queueing on one (~1,000 writes/s each; docs/decisions.md). Counts of
-tickets and of rejects are written by every entry request, at surge rate, so they live on
-their own STATS_SHARDS items `<sale_id>#stats#<k>`, apart from the stock.
+tickets and of rejects are written by admission about once a second per warm instance (summed
+in between), the lost ones by the consumer, so with many instances they still come at surge
+rate: they live on their own STATS_SHARDS items `<sale_id>#stats#<k>`, apart from the stock.
 
 The sale item carries the sold-out flag and a `returned` generation: every unit coming back
 from an unpaid order bumps it and clears the flag, and the flag is only set on a generation
@@ -269,11 +270,16 @@ def remaining_of(sales: list[FlashSale]) -> dict[str, int]:
     return remaining
 
 
-def count_entered(sale_id: str, shard: int) -> None:
-    FlashCounterRecord(stats_key(sale_id, shard)).update(
-        actions=[FlashCounterRecord.entered.add(1), FlashCounterRecord.sale_id.set(sale_id)])
+COUNT_NAMES = frozenset({"entered"} | {f"reject_{reason.value}" for reason in RejectReason})
 
 
-def count_reject(sale_id: str, shard: int, reason: RejectReason) -> None:
-    FlashCounterRecord(stats_key(sale_id, shard)).update(
-        actions=[getattr(FlashCounterRecord, f"reject_{reason.value}").add(1), FlashCounterRecord.sale_id.set(sale_id)])
+def add_counts(sale_id: str, shard: int, counts: dict[str, int]) -> None:
+    """Add a batch of entry counts to one stats item, in one UpdateItem: `entered` (tickets
+    accepted) and `reject_<reason>` (refusals by RejectReason)."""
+    unknown = set(counts) - COUNT_NAMES
+    if unknown:
+        raise ValueError(f"not a flash-sale count: {sorted(unknown)}")
+    actions = [getattr(FlashCounterRecord, name).add(n) for name, n in sorted(counts.items()) if n]
+    if actions:
+        FlashCounterRecord(stats_key(sale_id, shard)).update(
+            actions=actions + [FlashCounterRecord.sale_id.set(sale_id)])

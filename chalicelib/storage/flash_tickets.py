@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import GetError, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.flash_sales import STATS_SHARDS, stats_shard
 from chalicelib.storage.base import TableMeta, table_name
+from chalicelib.storage.flash_sales import FlashSale, FlashSaleRecord, get_sale, to_sale
 
 
 class Waiting(GlobalSecondaryIndex):
@@ -110,6 +112,29 @@ def get_ticket(ticket_id: str, consistent: bool = True) -> Ticket | None:
         return to_ticket(FlashTicketRecord.get(ticket_id, consistent_read=consistent))
     except FlashTicketRecord.DoesNotExist:
         return None
+
+
+def get_sale_and_ticket(sale_id: str, ticket_id: str) -> tuple[FlashSale | None, Ticket | None]:
+    """The sale, read consistently, and one ticket, read eventually consistently, in ONE
+    BatchGetItem: admission refreshes its cached sale this way, so even the entry that pays for
+    the refresh makes a single read (services/flash_sales.py). A key DynamoDB leaves unprocessed
+    (throttling) is read on its own, as the SDK would retry it."""
+    sales, tickets = FlashSaleRecord.Meta.table_name, FlashTicketRecord.Meta.table_name
+    request = {sales: {"Keys": [{"sale_id": {"S": sale_id}}], "ConsistentRead": True},
+               tickets: {"Keys": [{"ticket_id": {"S": ticket_id}}], "ConsistentRead": False}}
+    try:
+        answer = FlashTicketRecord._get_connection().connection.dispatch("BatchGetItem", {"RequestItems": request})
+    except (BotoCoreError, ClientError) as error:  # as PynamoDB's own reads: is_transient() knows it
+        raise GetError(f"Failed to read the sale and the ticket: {error}", error) from error
+    found, unprocessed = answer.get("Responses", {}), answer.get("UnprocessedKeys") or {}
+    sale_items, ticket_items = found.get(sales, []), found.get(tickets, [])
+    sale = to_sale(FlashSaleRecord.from_raw_data(sale_items[0])) if sale_items else None
+    ticket = to_ticket(FlashTicketRecord.from_raw_data(ticket_items[0])) if ticket_items else None
+    if sales in unprocessed:
+        sale = get_sale(sale_id, consistent=True)
+    if tickets in unprocessed:
+        ticket = get_ticket(ticket_id, consistent=False)
+    return sale, ticket
 
 
 def get_tickets(ticket_ids: list[str]) -> dict[str, Ticket]:
