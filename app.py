@@ -1,4 +1,8 @@
-"""The Chalice app: creates it and registers the blueprints. No routes, no logic here."""
+"""The Chalice app: creates it and registers the blueprints. No routes, no logic here.
+
+Importing this module is every Lambda's cold start. The blueprints register every route and
+handler, but import the services behind them on first use (chalicelib/lazy.py).
+"""
 from chalice import Chalice
 
 from chalicelib import log

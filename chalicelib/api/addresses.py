@@ -5,8 +5,10 @@ No handler logs the body: names, phones and addresses are personal data.
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.addresses import AddressBody, AddressList, AddressListQuery, AddressOut
-from chalicelib.services import addresses
+
+addresses = lazy_module("chalicelib.services.addresses")
 
 api = ApiBlueprint(__name__, tag="addresses")
 

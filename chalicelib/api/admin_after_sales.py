@@ -1,11 +1,17 @@
 """Merchant after-sales routes: the list by status, approve (asks WeChat for the refund), reject."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.after_sales import after_sale_out
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.after_sales import AdminAfterSaleList, AdminAfterSaleOut, AdminAfterSaleQuery, RejectBody
-from chalicelib.services import after_sales
-from chalicelib.storage.after_sales import AfterSale
+
+if TYPE_CHECKING:
+    from chalicelib.storage.after_sales import AfterSale
+
+after_sales = lazy_module("chalicelib.services.after_sales")
 
 api = ApiBlueprint(__name__, tag="admin-after-sales")
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.catalog import (AdminProductDetail, AdminSkuView, CategoryCreate, CategoryCreated,
                                         ProductCreate, ProductCreated, ProductPatch, SkuPatch)
-from chalicelib.services import catalog_admin
+
+catalog_admin = lazy_module("chalicelib.services.catalog_admin")
 
 api = ApiBlueprint(__name__, tag="admin-catalog")
 _ERRORS = (400, 401, 403, 404)

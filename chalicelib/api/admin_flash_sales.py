@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.flash_sales import (AdminFlashSaleList, AdminFlashSaleOut, AdminSaleListQuery,
                                             CreateFlashSaleBody, UpdateFlashSaleBody)
-from chalicelib.services import flash_sales
+
+flash_sales = lazy_module("chalicelib.services.flash_sales")
 
 api = ApiBlueprint(__name__, tag="admin-flash-sales")
 

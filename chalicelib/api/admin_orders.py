@@ -1,13 +1,22 @@
 """Merchant order routes: list and filter, one order with its payments and refunds, ship, retry a stuck refund."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.api.orders import order_out
 from chalicelib.schemas.orders import AdminOrderList, AdminOrderOut, AdminOrderQuery, RefundOut, ShipBody
-from chalicelib.services import merchant_orders, payments, refunds, shipping_info
-from chalicelib.storage.orders import Order
-from chalicelib.storage.payments import Refund
+
+if TYPE_CHECKING:
+    from chalicelib.storage.orders import Order
+    from chalicelib.storage.payments import Refund
+
+merchant_orders = lazy_module("chalicelib.services.merchant_orders")
+payments = lazy_module("chalicelib.services.payments")
+refunds = lazy_module("chalicelib.services.refunds")
+shipping_info = lazy_module("chalicelib.services.shipping_info")
 
 api = ApiBlueprint(__name__, tag="admin-orders")
 

@@ -5,10 +5,12 @@ from dataclasses import asdict
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.catalog import AdminSkuView
 from chalicelib.schemas.stock import AlertList, AlertOut, AlertQuery, StockAdjustBody, StockSyncBody, StockSyncResult
-from chalicelib.services import catalog_admin, stock
-from chalicelib.services.stock import StockChange
+
+catalog_admin = lazy_module("chalicelib.services.catalog_admin")
+stock = lazy_module("chalicelib.services.stock")
 
 api = ApiBlueprint(__name__, tag="admin-stock")
 
@@ -17,7 +19,8 @@ api = ApiBlueprint(__name__, tag="admin-stock")
            errors=(404, 409), summary="Adjust available stock by a delta or to an absolute count, with a reason")
 def adjust_stock(request: ApiRequest) -> AdminSkuView:
     sku_id, body = request.params["sku_id"], request.body
-    stock.adjust_stock(sku_id, StockChange(sku_id, body.delta, body.absolute), body.reason, request.principal.subject)
+    change = stock.StockChange(sku_id, body.delta, body.absolute)
+    stock.adjust_stock(sku_id, change, body.reason, request.principal.subject)
     return catalog_admin.admin_sku(sku_id)
 
 
@@ -26,7 +29,7 @@ def adjust_stock(request: ApiRequest) -> AdminSkuView:
 def sync_stock(request: ApiRequest) -> StockSyncResult:
     body = request.body
     results = stock.sync_stock(body.sync_id, body.source,
-                               [StockChange(item.sku_id, item.delta, item.absolute) for item in body.items])
+                               [stock.StockChange(item.sku_id, item.delta, item.absolute) for item in body.items])
     return StockSyncResult(sync_id=body.sync_id, items=[asdict(result) for result in results])
 
 

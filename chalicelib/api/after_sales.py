@@ -1,11 +1,17 @@
 """The user's after-sales routes: ask for a refund or a return of an order, read one's request."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.after_sales import AfterSaleBody, AfterSaleOut
-from chalicelib.services import after_sales
-from chalicelib.storage.after_sales import AfterSale
+
+if TYPE_CHECKING:
+    from chalicelib.storage.after_sales import AfterSale
+
+after_sales = lazy_module("chalicelib.services.after_sales")
 
 api = ApiBlueprint(__name__, tag="after-sales")
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.users import AdminLoginBody, AdminLoginReply, LoginBody, LoginReply, UserProfile
-from chalicelib.services import auth
+
+auth = lazy_module("chalicelib.services.auth")
 
 api = ApiBlueprint(__name__, tag="auth")
 

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.cart import AddToCartBody, CartLinePatch, CartOut
-from chalicelib.services import cart
-from chalicelib.services.cart import CartView
+
+if TYPE_CHECKING:
+    from chalicelib.services.cart import CartView
+
+cart = lazy_module("chalicelib.services.cart")
 
 api = ApiBlueprint(__name__, tag="cart")
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.catalog import (CategoryTree, ListQuery, ProductDetail, ProductListQuery, ProductPage,
                                         StorePage)
-from chalicelib.services import catalog
+
+catalog = lazy_module("chalicelib.services.catalog")
 
 api = ApiBlueprint(__name__, tag="catalog")
 

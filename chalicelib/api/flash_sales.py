@@ -1,12 +1,19 @@
 """Flash sales for buyers: the list, entering one (202 + a ticket), and the ticket's fate."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.domain.flash_sales import PUBLIC_TICKET_STATUS, TicketStatus
 from chalicelib.schemas.flash_sales import EntryBody, FlashSaleList, PublicSaleListQuery, TicketOut
-from chalicelib.services import flash_admission, flash_sales
-from chalicelib.storage.flash_tickets import Ticket
+
+if TYPE_CHECKING:
+    from chalicelib.storage.flash_tickets import Ticket
+
+flash_admission = lazy_module("chalicelib.services.flash_admission")
+flash_sales = lazy_module("chalicelib.services.flash_sales")
 
 api = ApiBlueprint(__name__, tag="flash-sales")
 

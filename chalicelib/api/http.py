@@ -23,7 +23,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from chalice import Blueprint, Response
 from chalice.app import Request
@@ -31,10 +31,16 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import log as logging_setup
 from chalicelib.api import cors
+from chalicelib.lazy import lazy_module
 from chalicelib.errors import (AppError, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
                                ValidationFailed)
-from chalicelib.services import auth as auth_service
-from chalicelib.storage.base import is_transient
+
+if TYPE_CHECKING:
+    from chalicelib.services.auth import Principal
+
+# On first use, not at cold start (chalicelib/lazy.py): they bring PynamoDB and botocore's clients.
+auth_service = lazy_module("chalicelib.services.auth")
+storage_base = lazy_module("chalicelib.storage.base")
 
 MAX_BODY_BYTES = 1024 * 1024
 # Every id in a path is opaque but of this shape; anything else cannot exist (404), and must not
@@ -80,7 +86,7 @@ class ApiRequest:
     body: Any
     query: Any
     params: dict[str, str]
-    principal: auth_service.Principal | None
+    principal: Principal | None
     raw: Request
     request_id: str
 
@@ -170,7 +176,7 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
             log.warning("request failed upstream", code=error.code, status=error.status)
         return _json_response(error.envelope(), error.status, request, error.headers)
     except Exception as error:
-        if is_transient(error):  # AWS throttled or failed: nothing half-done, the client may retry
+        if storage_base.is_transient(error):  # AWS throttled or failed: nothing half-done, the client may retry
             log.warning("storage or queue unavailable", route=f"{spec.method} {spec.path}", error=type(error).__name__)
             body = {"Code": "service_unavailable", "Message": "Busy; retry shortly", "Details": []}
             return _json_response(body, 503, request, {"Retry-After": "1"})
@@ -204,7 +210,7 @@ def _check_content_type(request: Request, accepted: tuple[str, ...]) -> None:
                                              "message": f"{media_type[:100]!r} is not accepted here"}])
 
 
-def _authenticate(request: Request, role: str) -> auth_service.Principal:
+def _authenticate(request: Request, role: str) -> Principal:
     header = (request.headers or {}).get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

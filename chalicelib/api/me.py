@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.users import PhoneBody, PrivacyConsentBody, ProfilePatch, UserProfile
-from chalicelib.services import profiles
+
+profiles = lazy_module("chalicelib.services.profiles")
 
 api = ApiBlueprint(__name__, tag="me")
 

@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
-from chalicelib.domain.pricing import Quote
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.orders import (CheckoutBody, OrderList, OrderListQuery, OrderOut, PlaceOrderBody,
                                        QuoteOut)
-from chalicelib.services import checkout, order_lifecycle
-from chalicelib.storage.orders import Order
+
+if TYPE_CHECKING:
+    from chalicelib.domain.pricing import Quote
+    from chalicelib.storage.orders import Order
+
+checkout = lazy_module("chalicelib.services.checkout")
+order_lifecycle = lazy_module("chalicelib.services.order_lifecycle")
 
 api = ApiBlueprint(__name__, tag="orders")
 

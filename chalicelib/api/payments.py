@@ -12,12 +12,22 @@ import json
 from chalice import Response
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
+from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
 from chalicelib.schemas.payments import RequestPaymentParams
-from chalicelib.services import payments
-from chalicelib.services.pay_gateway import V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE, V3_NOTIFY_ROUTE, gateway
-from chalicelib.services.refunds import UnknownRefund
-from chalicelib.wechat.pay_types import PayNotifyUnsupported, PayProtocolNotConfigured, PaySignatureError
+
+pay_gateway = lazy_module("chalicelib.services.pay_gateway")
+pay_types = lazy_module("chalicelib.wechat.pay_types")
+payments = lazy_module("chalicelib.services.payments")
+refunds = lazy_module("chalicelib.services.refunds")
+
+# The callbacks' paths: the same as services/pay_gateway.py's *_NOTIFY_ROUTE, which build the
+# notify URLs WeChat is given. Repeated rather than imported, since importing that service (and
+# its WeChat Pay types) would cost every cold start; tests/unit/test_cold_start_imports.py checks
+# that both agree.
+V3_NOTIFY_ROUTE = "/v1/payments/wechat/v3/notify"
+V2_NOTIFY_ROUTE = "/v1/payments/wechat/notify"
+V2_REFUND_NOTIFY_ROUTE = "/v1/payments/wechat/refund-notify"
 
 api = ApiBlueprint(__name__, tag="payments")
 log = get_logger(__name__)
@@ -55,7 +65,8 @@ def pay_order(request: ApiRequest) -> RequestPaymentParams:
 @api.route("POST", V3_NOTIFY_ROUTE, auth=None, status=204, doc=V3_NOTIFY_DOC,
            summary="WeChat Pay v3 payment and refund notifies")
 def wechat_pay_v3_notify(request: ApiRequest) -> Response:
-    outcome = _apply(lambda: gateway().parse_v3_notify(request.raw.headers, request.raw.raw_body or b""), "v3")
+    outcome = _apply(lambda: pay_gateway.gateway().parse_v3_notify(request.raw.headers, request.raw.raw_body or b""),
+                     "v3")
     if outcome is None:
         return Response(body="", status_code=204)
     status, message = outcome
@@ -66,32 +77,32 @@ def wechat_pay_v3_notify(request: ApiRequest) -> Response:
 @api.route("POST", V2_NOTIFY_ROUTE, auth=None, content_types=XML_TYPES, doc=V2_NOTIFY_DOC,
            summary="WeChat Pay v2 payment notify (XML)")
 def wechat_pay_v2_notify(request: ApiRequest) -> Response:
-    return _v2_reply(_apply(lambda: gateway().parse_v2_pay_notify(request.raw.raw_body or b""), "v2"))
+    return _v2_reply(_apply(lambda: pay_gateway.gateway().parse_v2_pay_notify(request.raw.raw_body or b""), "v2"))
 
 
 @api.route("POST", V2_REFUND_NOTIFY_ROUTE, auth=None, content_types=XML_TYPES, doc=V2_NOTIFY_DOC,
            summary="WeChat Pay v2 refund notify (XML, encrypted req_info)")
 def wechat_pay_v2_refund_notify(request: ApiRequest) -> Response:
-    return _v2_reply(_apply(lambda: gateway().parse_v2_refund_notify(request.raw.raw_body or b""), "v2"))
+    return _v2_reply(_apply(lambda: pay_gateway.gateway().parse_v2_refund_notify(request.raw.raw_body or b""), "v2"))
 
 
 def _apply(parse, channel: str) -> tuple[int, str] | None:
     """Verify and apply; None on success, else (HTTP status, message) for the failure answer."""
     try:
         notification = parse()
-    except PayProtocolNotConfigured as error:
+    except pay_types.PayProtocolNotConfigured as error:
         # Nothing is verified (there is no key to verify with) and nothing is touched.
         log.warning("notify refused: protocol not configured", channel=channel, reason=str(error))
         return 404, str(error)
-    except PaySignatureError as error:
+    except pay_types.PaySignatureError as error:
         log.warning("notify refused: signature", channel=channel, reason=str(error)[:200])
         return 401, "signature verification failed"
-    except PayNotifyUnsupported as error:
+    except pay_types.PayNotifyUnsupported as error:
         log.warning("notify refused: unsupported", channel=channel, reason=str(error)[:200])
         return 400, "unsupported notification"
     try:
         outcome = payments.handle_notification(notification, channel)
-    except (payments.NotifyRejected, UnknownRefund) as error:
+    except (payments.NotifyRejected, refunds.UnknownRefund) as error:
         return 400, f"does not match our records: {error}"
     except Exception:  # noqa: BLE001 - DynamoDB or WeChat trouble: WeChat retries later
         log.exception("notify could not be applied; WeChat will retry", channel=channel)

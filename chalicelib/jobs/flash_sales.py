@@ -4,9 +4,12 @@ from __future__ import annotations
 from chalice import Blueprint, Rate
 
 from chalicelib import queues
+from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
 from chalicelib.schemas.flash_sales import FlashEntryMessage
-from chalicelib.services import flash_orders, flash_sales
+
+flash_orders = lazy_module("chalicelib.services.flash_orders")
+flash_sales = lazy_module("chalicelib.services.flash_sales")
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from chalice import Blueprint, Rate
 
+from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
-from chalicelib.services import access_token
+
+access_token = lazy_module("chalicelib.services.access_token")
+sales_counts = lazy_module("chalicelib.services.sales_counts")
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)
@@ -18,8 +21,6 @@ def refresh_wechat_access_token(event) -> None:
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES), description="Count units sold (and refunded) into the products' sales counts")
 def count_sales(event) -> None:
-    from chalicelib.services import sales_counts
-
     outcome = sales_counts.count_sales()
     if outcome["orders"] or outcome["refunds"]:
         log.info("sales counted", **outcome)

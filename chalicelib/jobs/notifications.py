@@ -4,8 +4,10 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib import queues
+from chalicelib.lazy import lazy_module
 from chalicelib.schemas.messages import SubscribeMessageJob
-from chalicelib.services import notifications
+
+notifications = lazy_module("chalicelib.services.notifications")
 
 bp = Blueprint(__name__)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 from chalice import Blueprint, Rate
 
 from chalicelib import queues
+from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import OrderTimer
-from chalicelib.services import order_lifecycle
+
+order_lifecycle = lazy_module("chalicelib.services.order_lifecycle")
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)

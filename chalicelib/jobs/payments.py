@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from chalice import Blueprint, Rate
 
+from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
-from chalicelib.services import payments, refunds
+
+payments = lazy_module("chalicelib.services.payments")
+refunds = lazy_module("chalicelib.services.refunds")
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)

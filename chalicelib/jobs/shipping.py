@@ -4,9 +4,11 @@ from __future__ import annotations
 from chalice import Blueprint, Rate
 
 from chalicelib import queues
+from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
 from chalicelib.schemas.shipping import ShippingUploadJob
-from chalicelib.services import shipping_info
+
+shipping_info = lazy_module("chalicelib.services.shipping_info")
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)

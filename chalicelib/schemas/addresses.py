@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Callable
+from typing import TYPE_CHECKING, Annotated, Callable
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 from chalicelib import clock
 from chalicelib.schemas.common import QueryModel, RequestModel, ResponseModel
-from chalicelib.storage.addresses import Address, AddressFields
+
+if TYPE_CHECKING:
+    from chalicelib.storage.addresses import Address, AddressFields
 
 # [0-9], not \d: Python's \d also matches full-width and other scripts' digits.
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
@@ -62,6 +64,8 @@ class AddressBody(RequestModel):
         "becomes the default anyway."))
 
     def fields(self) -> AddressFields:
+        from chalicelib.storage.addresses import AddressFields  # here, not at cold start (PynamoDB)
+
         return AddressFields(name=self.name, phone=self.phone, province=self.province, city=self.city,
                              district=self.district, detail=self.detail, postal_code=self.postal_code)
 

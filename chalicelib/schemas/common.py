@@ -1,4 +1,10 @@
-"""Base models shared by every request and response body."""
+"""Base models shared by every request and response body.
+
+Every model of the app is declared with `defer_build=True` (subclasses inherit it): pydantic builds its
+validator and serializer on first use instead of when the class is defined, so `import app`
+(a Lambda's cold start) does not build the schema of every body of every route. The first
+request that uses a model pays for it once per process (docs/decisions.md, "Cold start").
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +19,7 @@ class RequestModel(BaseModel):
     Dropping nulls before validation makes `{"x": null}` the same as `{}` (API.md), so PATCH
     bodies can use `model_fields_set` to see what the client really sent.
     """
-    model_config = ConfigDict(strict=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(strict=True, extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -25,21 +31,23 @@ class RequestModel(BaseModel):
 
 class QueryModel(RequestModel):
     """Query strings arrive as text, so a query model converts ("20" -> 20) instead of being strict."""
-    model_config = ConfigDict(strict=False, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(strict=False, extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ErrorDetail(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     field: str | None = None
     message: str | None = None
 
 
 class ErrorEnvelope(BaseModel):
     """Every error answer: the shape of Chalice's own errors."""
+    model_config = ConfigDict(defer_build=True)
+
     Code: str = Field(description="stable snake_case code, e.g. insufficient_stock")
     Message: str = Field(description="human-readable explanation")
     Details: list[ErrorDetail] = Field(default_factory=list)

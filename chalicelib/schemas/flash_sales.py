@@ -137,7 +137,7 @@ class TicketOut(ResponseModel):
 
 class FlashEntryMessage(BaseModel):
     """The flash-entries queue message: the ticket is the whole state."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     ticket_id: str
     sale_id: str

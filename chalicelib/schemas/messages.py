@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class SubscribeMessageJob(BaseModel):
     """One WeChat subscribe message to send (the notifications queue)."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     kind: Literal["subscribe_message"] = "subscribe_message"
     message_key: str = Field(min_length=1, max_length=200,

@@ -13,7 +13,7 @@ from chalicelib.schemas.common import ResponseModel
 
 
 class ShippingUploadJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     kind: Literal["shipping_upload"] = "shipping_upload"
     order_id: str = Field(min_length=1, max_length=64)

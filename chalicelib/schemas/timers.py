@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class OrderTimer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     order_id: str
     kind: Literal["pay_deadline"] = "pay_deadline"

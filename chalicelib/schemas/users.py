@@ -1,14 +1,16 @@
 """Login and the user's own profile."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, HttpUrl
 
 from chalicelib import clock
 from chalicelib.domain.identity import mask_phone
 from chalicelib.schemas.common import RequestModel, ResponseModel
-from chalicelib.storage.users import User
+
+if TYPE_CHECKING:
+    from chalicelib.storage.users import User
 
 MemberLevel = Literal["normal", "vip", "black_gold"]
 
