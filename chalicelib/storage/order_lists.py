@@ -16,7 +16,6 @@ from typing import Any, Callable, Iterable
 from chalicelib.storage.orders import ALL_ORDERS, SHIPPING_UPLOAD_PENDING, Order, OrderRecord, from_record
 
 SOLD_STATUSES = ("paid", "shipped", "completed", "refunded")  # orders whose payment was applied
-SCAN_BUDGET = 10  # a job's filtered read looks at most this many times `limit` keys per status
 _EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
@@ -58,7 +57,7 @@ def shipping_upload_stragglers(status: str, created_after: datetime, stale_befor
                                limit: int) -> list[Order]:
     """Orders in `status`, created after `created_after`, whose shipping-info upload has waited
     since before `stale_before`: pending, or never started (shipped orders; paid virtual ones).
-    Reads every order of that status and window, up to the scan budget (docs/decisions.md)."""
+    Reads the orders of that status and window, oldest first, until `limit` are found."""
     def waiting(order: Order) -> bool:
         upload = order.shipping_upload
         if upload is not None:
@@ -76,18 +75,23 @@ def orders_with_uncounted_sales(created_after: datetime, limit: int) -> list[Ord
     sales job has not counted. The index is eventually consistent: an order paid a moment ago
     shows up on a later run. Its lines never change, so they are safe to count from."""
     found: list[Order] = []
-    for status in SOLD_STATUSES:
-        found += _filtered(status, created_after, lambda order: not order.sales_counted, limit - len(found))
+    for status in SOLD_STATUSES:  # newest first: what was paid since the last run comes first
+        found += _filtered(status, created_after, lambda order: not order.sales_counted, limit - len(found),
+                           newest_first=True)
         if len(found) >= limit:
             break
     return found
 
 
-def _filtered(status: str, created_after: datetime, wanted: Callable[[Order], bool], limit: int) -> list[Order]:
-    """Up to `limit` orders of `status` created after `created_after` that are `wanted`, oldest
-    first, looking at no more than SCAN_BUDGET * limit keys."""
+def _filtered(status: str, created_after: datetime, wanted: Callable[[Order], bool], limit: int,
+              newest_first: bool = False) -> list[Order]:
+    """Up to `limit` orders of `status` created after `created_after` that are `wanted`. Reads
+    the window's keys page by page and its orders 100 at a time, as a filtered Query of a
+    full-copy index read every item of the window before."""
+    if limit <= 0:
+        return []
     keys = OrderRecord.by_status.query(status, OrderRecord.created_at > created_after,
-                                       limit=SCAN_BUDGET * limit, page_size=100)
+                                       scan_index_forward=not newest_first, page_size=100)
     found: list[Order] = []
     for chunk in _chunks((key.order_id for key in keys), 100):
         found += [order for order in _with_status(fetch(chunk), status) if wanted(order)]
