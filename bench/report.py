@@ -27,7 +27,7 @@ def write(results: dict[str, Any]) -> list[Path]:
     """One JSON per benchmark (each with the run's metadata), then README.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in ("cold_start", "request_cost", "engine_floor", "shop", "pay_notify", "flash_surge"):
+    for name in ("cold_start", "request_cost", "engine_floor", "shop", "pay_notify", "flash_surge", "throughput"):
         if name not in results:
             continue
         path = RESULTS_DIR / f"{name}.json"
@@ -56,6 +56,8 @@ def markdown(results: dict[str, Any]) -> str:
         from bench import flash_surge
 
         sections.append(flash_surge.markdown(results["flash_surge"]).rstrip("\n"))
+    if "throughput" in results:
+        sections.append(throughput_markdown(results["throughput"]))
     sections.append(_notes())
     return "\n\n".join(sections) + "\n"
 
@@ -439,3 +441,62 @@ def _notes() -> str:
         "- moto's SQS server runs as a thread of the same process: its handling of SendMessage is part of place "
         "order's latency, as a network round trip to SQS would be.",
     ])
+
+
+THROUGHPUT_LABELS = {"raw": "raw boto3 `UpdateItem`, one item per worker (ops/s)",
+                     "add": "POST /v1/cart/items", "order": "POST /v1/orders (3-line cart, express)"}
+
+
+def throughput_markdown(rates: dict[str, Any]) -> str:
+    """The throughput section (bench/throughput.py); `python -m bench.throughput` prints it alone."""
+    counts = rates["worker_counts"]
+    configs = [rates["configs"][str(count)] for count in counts]
+    scaling = rates.get("scaling") or {}
+    ratio = len(counts) > 1 and bool(scaling)
+    head = " | ".join(f"{count} worker{'' if count == 1 else 's'}" for count in counts)
+    lines = [f"## Throughput: add to cart and place order, {' and '.join(map(str, counts))} worker processes on one "
+             f"DynamoDB Local, beside the raw `UpdateItem` rate ({rates['usable_cores']} usable cores)", "",
+             f"| | {head}{f' | {counts[-1]} / {counts[0]}' if ratio else ''} |",
+             "|---|" + "---:|" * (len(counts) + ratio)]
+
+    def row(label: str, cells: list[str], last: str = "") -> None:
+        lines.append(f"| {label} | {' | '.join(cells)}{f' | {last}' if ratio else ''} |")
+
+    for phase in ("raw", "add", "order"):
+        unit = "" if phase == "raw" else ": requests/s"
+        row(f"{THROUGHPUT_LABELS[phase]}{unit}", [_fmt(c["phases"][phase]["per_second"]) for c in configs],
+            f"{scaling.get(phase, '')}x")
+    for phase in ("add", "order"):
+        label = THROUGHPUT_LABELS[phase]
+        row(f"{label}: p50 / p99 ms", [f"{_fmt(c['phases'][phase]['latency']['p50_ms'])} / "
+                                       f"{_fmt(c['phases'][phase]['latency']['p99_ms'])}" for c in configs])
+        row(f"{label}: requests/s over raw `UpdateItem`/s",
+            [f"{c['phases'][phase]['per_second'] / c['phases']['raw']['per_second']:.3f}" for c in configs])
+        row(f"{label}: DynamoDB calls / request", [_units(c["phases"][phase]["dynamodb_calls_per_request"])
+                                                   for c in configs])
+    row("load average (1 min) before / after", [f"{c.get('load_before')} / {c.get('load_after')}" for c in configs])
+    lines.append("")
+    for config in configs:
+        phases = config["phases"]
+        ops = {phase: ", ".join(f"{op} {_units(n)}" for op, n in phases[phase]["dynamodb_calls_by_operation"].items())
+               for phase in ("add", "order")}
+        lines.append(f"- {config['workers']} worker{'' if config['workers'] == 1 else 's'}: "
+                     f"{phases['add']['requests']} adds ({ops['add']}), {phases['order']['requests']} orders "
+                     f"({ops['order']}), {phases['raw']['requests']} raw `UpdateItem`s; req/s per worker: add "
+                     f"{', '.join(map(_fmt, phases['add']['per_worker_per_second']))}, order "
+                     f"{', '.join(map(_fmt, phases['order']['per_worker_per_second']))}.")
+    cart = ", ".join(f"{sku} x{qty}" for sku, qty in rates["cart"].items())
+    lines += ["", "Each worker is a spawned process with its own app (`chalice.test.Client`, in process) and its own "
+              f"{rates['users_per_worker']} users, so no two workers touch one cart. All workers start each phase "
+              f"together (a barrier): {rates['raw_updates_per_worker']} raw `UpdateItem`s each on an item of its own "
+              f"(bench.engine_floor's call), then {rates.get('rounds', 1)} round(s) of: every user adds the 3 lines "
+              f"({cart}: its 1st, 2nd and 3rd line), then every user orders that cart (express, a fresh "
+              "`checkout_token`). A phase's rate = its requests / its wall time (per round, first start to last finish "
+              "over the workers); latencies are per request. Untimed before the phases: logins, one address per user, "
+              f"{rates['warmup_rounds_per_worker']} warm-up carts filled and ordered per worker, and before the first "
+              "configuration the same requests from the parent's own app (DynamoDB Local runs its first calls "
+              "interpreted). DynamoDB Local (a JVM), moto's SQS (each order's pay-deadline timer) and the WeChat "
+              "simulator (logins only) serve every worker on the same cores: with fewer cores than workers + 1, the "
+              "multi-worker figures measure contention for the CPU as much as the app; the rows over raw "
+              "`UpdateItem`/s compare with the engine's own rate at the same load."]
+    return "\n".join(lines)

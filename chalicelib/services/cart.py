@@ -34,8 +34,20 @@ class CartView:
 
 
 def view_cart(user_id: str) -> CartView:
+    """One Query of the lines, one BatchGetItem of their SKUs and products (lines keep their
+    product_id; a line written before they did costs a second BatchGetItem)."""
     lines = carts.list_lines(user_id)
-    skus = catalog_batch.get_sellable_skus([line.sku_id for line in lines])
+    return _cart_view(lines, _catalog(lines))
+
+
+def _catalog(lines: list[carts.CartLine], *more_sku_ids: str,
+             product_of: dict[str, str] | None = None) -> dict[str, catalog_batch.SellableSku]:
+    known = {line.sku_id: line.product_id for line in lines if line.product_id}
+    return catalog_batch.get_sellable_skus_with_products([line.sku_id for line in lines] + list(more_sku_ids),
+                                                         {**known, **(product_of or {})})
+
+
+def _cart_view(lines: list[carts.CartLine], skus: dict[str, catalog_batch.SellableSku]) -> CartView:
     views = [_view(line, skus.get(line.sku_id)) for line in lines]
     return CartView(lines=views, goods_fen=sum(v.subtotal_fen for v in views if v.selected and not v.problem))
 
@@ -54,8 +66,7 @@ def _view(line: carts.CartLine, sku: catalog_batch.SellableSku | None) -> CartLi
                         line.selected, sku.price_fen * line.quantity, problem, max(0, sku.available))
 
 
-def _sellable(sku_id: str) -> catalog_batch.SellableSku:
-    sku = catalog_batch.get_sellable_skus([sku_id]).get(sku_id)
+def _sellable(sku_id: str, sku: catalog_batch.SellableSku | None) -> catalog_batch.SellableSku:
     if sku is None:
         raise NotFound("No such SKU", code="sku_not_found", details=[{"sku_id": sku_id}])
     if not sku.on_sale:
@@ -69,15 +80,22 @@ def _line_limit_error(sku_id: str) -> Conflict:
 
 
 def add_item(user_id: str, sku_id: str, quantity: int) -> CartView:
-    _sellable(sku_id)
-    existing = {line.sku_id for line in carts.list_lines(user_id)}
-    if sku_id not in existing and len(existing) >= MAX_CART_LINES:
+    """The cart's lines (Query) and every SKU with its product, the added one included (one
+    BatchGetItem; a second one for the added SKU's product when it has no line yet, since only
+    the SKU names its product), the checks in today's order (unknown SKU 404, off sale 409,
+    cart full 409), then one conditional UpdateItem (per-line limit) whose answer is the line
+    as stored: the cart view needs no read after the write."""
+    lines = carts.list_lines(user_id)
+    skus = _catalog(lines, sku_id)
+    sku = _sellable(sku_id, skus.get(sku_id))
+    if all(line.sku_id != sku_id for line in lines) and len(lines) >= MAX_CART_LINES:
         raise Conflict(f"A cart holds at most {MAX_CART_LINES} lines", code="cart_full")
     try:
-        carts.add_quantity(user_id, sku_id, quantity, MAX_LINE_QUANTITY, clock.now())
+        added = carts.add_quantity(user_id, sku_id, quantity, MAX_LINE_QUANTITY, clock.now(),
+                                   product_id=sku.product_id)
     except ConditionFailed:
         raise _line_limit_error(sku_id) from None
-    return view_cart(user_id)
+    return _cart_view(carts.in_cart_order([line for line in lines if line.sku_id != sku_id] + [added]), skus)
 
 
 def change_line(user_id: str, sku_id: str, *, quantity: int | None, selected: bool | None,
@@ -91,18 +109,23 @@ def change_line(user_id: str, sku_id: str, *, quantity: int | None, selected: bo
         except ConditionFailed:
             raise NotFound("This SKU is not in the cart", code="cart_line_not_found") from None
     if sku_id_new is not None and sku_id_new != sku_id:
-        _switch_spec(user_id, sku_id, sku_id_new, quantity if quantity is not None else line.quantity)
+        _switch_spec(user_id, line, sku_id_new, quantity if quantity is not None else line.quantity)
     return view_cart(user_id)
 
 
-def _switch_spec(user_id: str, sku_id: str, sku_id_new: str, quantity: int) -> None:
-    new_sku = _sellable(sku_id_new)
-    old_sku = catalog_batch.get_sellable_skus([sku_id]).get(sku_id)
+def _switch_spec(user_id: str, line: carts.CartLine, sku_id_new: str, quantity: int) -> None:
+    # Another spec of the same product: the line's product_id names the new SKU's product too
+    # (one BatchGetItem for both SKUs and the product; a wrong guess costs a second one).
+    hint = {sku_id_new: line.product_id} if line.product_id else {}
+    skus = _catalog([line], sku_id_new, product_of=hint)
+    new_sku = _sellable(sku_id_new, skus.get(sku_id_new))
+    old_sku = skus.get(line.sku_id)
     if old_sku is not None and old_sku.product_id != new_sku.product_id:
         raise BadRequest("sku_id_new must be another spec of the same product", code="different_product",
                          details=[{"field": "sku_id_new", "message": "not a spec of this product"}])
     try:
-        carts.switch_sku(user_id, sku_id, sku_id_new, quantity, MAX_LINE_QUANTITY, clock.now())
+        carts.switch_sku(user_id, line.sku_id, sku_id_new, quantity, MAX_LINE_QUANTITY, clock.now(),
+                         product_id=new_sku.product_id)
     except ConditionFailed:
         raise _line_limit_error(sku_id_new) from None
 
