@@ -92,8 +92,9 @@ def _header(meta: dict[str, Any]) -> str:
 
 
 def _cold_start(cold: dict[str, Any]) -> str:
-    labels = {"app": "`import app`", "bare_chalice": "bare Chalice app",
-              "interpreter": "`pass` (interpreter floor)"}
+    labels = {"app": "`import app`", "deps": "`import boto3, pynamodb.models, pydantic, chalice` (the floor)",
+              "app_then_auth": "`import app` + the auth service (what the first request adds)",
+              "bare_chalice": "bare Chalice app", "interpreter": "`pass` (interpreter floor)"}
     runs = cold["wall"]["app"]["n"]
     lines = [f"## 1. Cold start: a fresh `python -c ...` subprocess, {runs} runs each (cwd = project root)", "",
              "| Command | median ms | p90 ms | min ms | max ms |", "|---|---:|---:|---:|---:|"]
@@ -101,6 +102,10 @@ def _cold_start(cold: dict[str, Any]) -> str:
         wall = cold["wall"][name]
         lines.append(f"| {label} | {_fmt(wall['median_ms'])} | {_fmt(wall['p90_ms'])} | "
                      f"{_fmt(wall['min_ms'])} | {_fmt(wall['max_ms'])} |")
+    verdict = "within" if cold["within_max_ratio_to_deps"] else "OVER"
+    lines += ["", f"**import app / deps = {cold['ratio_app_to_deps']}x** ({verdict} the "
+              f"{cold['max_ratio_to_deps']}x target; CPU time {cold['ratio_app_to_deps_cpu']}x); "
+              f"with the auth service {cold['ratio_app_then_auth_to_deps']}x."]
     lines += ["", f"**app / bare Chalice = {cold['ratio_app_to_bare_chalice']}x** (medians); "
               f"app - interpreter = {_fmt(cold['app_minus_interpreter_ms'])} ms; "
               f"bare Chalice - interpreter = {_fmt(cold['bare_chalice_minus_interpreter_ms'])} ms."]
