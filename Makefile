@@ -37,7 +37,7 @@ tables: $(STAMP)
 hammer: $(STAMP)
 	$(PY) -m local.flash_hammer $(HAMMER_ARGS)
 
-## make bench: cold start; DynamoDB calls, capacity and latency per request (login, cart, products, preview, order) beside the engine floor; flash-sale surge; writes bench/results/
+## make bench: cold start beside the dependencies' import; DynamoDB calls, capacity and latency per request (login, cart, products, preview, order, pay notifies) beside the engine floor; flash-sale surge; throughput with 1 and 4 workers; writes bench/results/
 bench: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
 	$(PY) -m bench
