@@ -13,6 +13,7 @@ from chalice import Response
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.lazy import lazy_module
+from chalicelib.pay_routes import V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE, V3_NOTIFY_ROUTE
 from chalicelib.log import get_logger
 from chalicelib.schemas.payments import RequestPaymentParams
 
@@ -21,13 +22,6 @@ pay_types = lazy_module("chalicelib.wechat.pay_types")
 payments = lazy_module("chalicelib.services.payments")
 refunds = lazy_module("chalicelib.services.refunds")
 
-# The callbacks' paths: the same as services/pay_gateway.py's *_NOTIFY_ROUTE, which build the
-# notify URLs WeChat is given. Repeated rather than imported, since importing that service (and
-# its WeChat Pay types) would cost every cold start; tests/unit/test_cold_start_imports.py checks
-# that both agree.
-V3_NOTIFY_ROUTE = "/v1/payments/wechat/v3/notify"
-V2_NOTIFY_ROUTE = "/v1/payments/wechat/notify"
-V2_REFUND_NOTIFY_ROUTE = "/v1/payments/wechat/refund-notify"
 
 api = ApiBlueprint(__name__, tag="payments")
 log = get_logger(__name__)

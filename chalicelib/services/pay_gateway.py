@@ -12,6 +12,7 @@ from typing import Mapping
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
+from chalicelib.pay_routes import V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE, V3_NOTIFY_ROUTE
 from chalicelib.settings import PaySettings, get_settings
 from chalicelib.wechat.pay_types import PaymentNotification, PayProtocolNotConfigured, Refund, Transaction
 
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
 # The Pay adapters (and `cryptography`, ~60 ms) are imported on first use, not at cold start:
 # most requests of a warm store never touch WeChat Pay.
 
-V3_NOTIFY_ROUTE = "/v1/payments/wechat/v3/notify"
-V2_NOTIFY_ROUTE = "/v1/payments/wechat/notify"
-V2_REFUND_NOTIFY_ROUTE = "/v1/payments/wechat/refund-notify"
 
 
 @dataclass(frozen=True)

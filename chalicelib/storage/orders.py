@@ -20,7 +20,6 @@ from typing import Any
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
                                  UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.domain.pricing import QuoteLine as OrderLine  # an order keeps its quote's lines
@@ -56,11 +55,10 @@ class AllByTime(KeysOnlyIndex):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class ByTimer(GlobalSecondaryIndex):
-    """Keys only: the sweeps need just the order ids, and every order write pays for the copy."""
-    class Meta:
+class ByTimer(KeysOnlyIndex):
+    """Sparse: only orders waiting on a deadline carry its keys; the sweeps need just the ids."""
+    class Meta(KeysOnlyIndex.Meta):
         index_name = "by_timer"
-        projection = KeysOnlyProjection()
 
     timer_kind = UnicodeAttribute(hash_key=True)
     timer_at = UTCDateTimeAttribute(range_key=True)

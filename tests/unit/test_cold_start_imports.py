@@ -151,15 +151,6 @@ def test_every_schema_model_builds():
         assert model.__pydantic_complete__, model
 
 
-def test_the_callback_paths_are_the_ones_the_pay_gateway_gives_wechat():
-    """api/payments.py repeats the notify paths rather than import the pay gateway at cold start."""
-    from chalicelib.api import payments as api
-    from chalicelib.services import pay_gateway
-
-    assert (api.V3_NOTIFY_ROUTE, api.V2_NOTIFY_ROUTE, api.V2_REFUND_NOTIFY_ROUTE) == (
-        pay_gateway.V3_NOTIFY_ROUTE, pay_gateway.V2_NOTIFY_ROUTE, pay_gateway.V2_REFUND_NOTIFY_ROUTE)
-
-
 def test_deferred_models_first_used_by_many_threads_at_once_all_validate():
     """A deferred model is built by whichever request uses it first, and a cold Lambda's local
     server (or a burst after a deploy) may bring several at once. The pinned pydantic serializes
