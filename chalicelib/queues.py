@@ -36,8 +36,9 @@ class QueueSpec:
 # never slows a request.
 NOTIFICATIONS = QueueSpec("notifications")
 
-# One delayed message per unpaid order, due at its payment deadline (SQS delays at most
-# 15 minutes, so a longer wait is re-queued in steps); a scheduled sweep is the safety net.
+# What follows the placing of an order, off the request: one delayed message per unpaid order,
+# due at its payment deadline (SQS delays at most 15 minutes, so a longer wait is re-queued in
+# steps; a scheduled sweep is the safety net), and the low-stock check of the SKUs it took from.
 ORDER_TIMERS = QueueSpec("order-timers")
 
 # One message per order whose shipping info WeChat must be told (services/shipping_info.py);
@@ -68,6 +69,19 @@ def send_message(spec: QueueSpec, body: dict[str, Any], delay_seconds: int = 0) 
     response = _client().send_message(QueueUrl=queue_url(spec.name), MessageBody=json.dumps(body, ensure_ascii=False),
                                       DelaySeconds=max(0, min(MAX_DELAY_SECONDS, int(delay_seconds))))
     return response["MessageId"]
+
+
+def send_messages(spec: QueueSpec, messages: list[tuple[dict[str, Any], int]]) -> None:
+    """Enqueue up to 10 JSON messages (body, delay in seconds) in ONE SendMessageBatch; raises
+    when SQS refused any of them (the caller's fallbacks are the same as for one message)."""
+    if not messages:
+        return
+    entries = [{"Id": str(index), "MessageBody": json.dumps(body, ensure_ascii=False),
+                "DelaySeconds": max(0, min(MAX_DELAY_SECONDS, int(delay)))}
+               for index, (body, delay) in enumerate(messages)]
+    response = _client().send_message_batch(QueueUrl=queue_url(spec.name), Entries=entries)
+    if response.get("Failed"):
+        raise RuntimeError(f"SQS refused {len(response['Failed'])} of {len(entries)} messages: {response['Failed']}")
 
 
 def create_all_queues() -> list[str]:

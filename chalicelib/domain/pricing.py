@@ -1,28 +1,42 @@
 """Pricing: `price(items, context) -> Quote`, the one function behind checkout preview and order
 creation, so what the user saw is what the order charges.
 
-The quote is a pipeline applied in a fixed order:
+The quote is a pipeline applied in a fixed order (API.md):
 
 1. goods: each line's subtotal is unit price x quantity;
-2. discounts (none yet; later member level, full-reduction, coupons, points), each adding an
-   Adjustment and apportioned down to the lines it applies to;
-3. delivery fee, by delivery method and the discounted goods amount.
+2. DISCOUNT_STEPS: the member-level discount (member_discount_permille, on every line);
+3. promotions (domain/promotions.py): one full-reduction activity, then coupons, chosen together
+   (the best legal combination, or exactly `coupon_ids`) under the stacking rules documented
+   there; each of the user's unused coupons gets a CouponOutcome saying why it does or does not apply;
+4. (later: points);
+5. delivery fee, by delivery method and the discounted goods amount.
 
-Every discount is apportioned over the lines by largest remainder, so the fen add up exactly and
-partial refunds, commissions and points can use what each line really cost.
+Each discount adds an Adjustment (kind member_level, code = the level; kind full_reduction,
+code = activity_id; kind coupon, code = coupon_id) and is apportioned over the lines it applies
+to by largest remainder of what they still pay, so the fen add up exactly and partial refunds,
+commissions and points can use what each line really cost. No line goes below 0, and the
+marketing discounts above never bring the discounted goods below MIN_PAYABLE_FEN (1 fen, WeChat
+Pay's minimum): the discount that would is reduced instead (a step plugged into DISCOUNT_STEPS
+should do the same with `room_above_minimum`).
 payable_fen = goods_fen - discount_fen + delivery_fee_fen.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from chalicelib.domain.money import apportion
 from chalicelib.errors import BadRequest
 
+if TYPE_CHECKING:  # imported when first needed (price()): the cold start imports this module for its limits
+    from datetime import datetime
+
+    from chalicelib.domain.coupons import CouponOutcome, FullReductionActivity, WalletCoupon
+
 DeliveryMethod = Literal["express", "pickup", "none"]
 MAX_LINE_QUANTITY = 99
 MAX_LINES = 40  # one order + 40 products + 40 SKUs stay under DynamoDB's 100 items per transaction
+MIN_PAYABLE_FEN = 1  # WeChat Pay's minimum: marketing discounts leave at least this much of the goods to pay
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class Item:
     price_fen: int
     quantity: int
     virtual: bool = False
+    category_path: tuple[str, ...] = ()  # the product's category ancestors, root first, self last (for scopes)
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,11 @@ class PricingContext:
     delivery_method: DeliveryMethod
     delivery_policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     member_level: str = "normal"
+    now: datetime | None = None  # needed when there are activities or coupons (validity windows)
+    activities: tuple[FullReductionActivity, ...] = ()  # the running ones are considered
+    wallet: tuple[WalletCoupon, ...] = ()  # the user's coupons (any status)
+    coupon_ids: tuple[str, ...] | None = None  # None: the best legal combination; else exactly these
+    member_discount_permille: int = 1000  # the member pays this share of the goods (1000 = no discount)
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,12 @@ class Quote:
     payable_fen: int
     adjustments: tuple[Adjustment, ...]
     delivery_method: DeliveryMethod
+    coupons: tuple[CouponOutcome, ...] = ()  # one per unused wallet coupon: applied, or why not
+
+    @property
+    def applied_coupon_ids(self) -> tuple[str, ...]:
+        """The coupons this quote uses, in the order they were applied (to lock with the order)."""
+        return tuple(adjustment.code for adjustment in self.adjustments if adjustment.kind == "coupon")
 
 
 @dataclass(frozen=True)
@@ -91,9 +117,36 @@ class Discount:
     line_indexes: tuple[int, ...]
 
 
+def room_above_minimum(payables: Iterable[int]) -> int:
+    """How much more may come off the goods without going below MIN_PAYABLE_FEN."""
+    return max(0, sum(payables) - MIN_PAYABLE_FEN)
+
+
 # A discount step looks at the lines as discounted so far and may grant one discount.
 DiscountStep = Callable[[tuple[QuoteLine, ...], PricingContext], "Discount | None"]
-DISCOUNT_STEPS: tuple[DiscountStep, ...] = ()
+
+
+def member_level_discount(lines: tuple[QuoteLine, ...], context: PricingContext) -> Discount | None:
+    """The member level's rate on every line (950 = 9.5折), rounded down in the buyer's disfavour
+    by under a fen, never below the 1-fen minimum."""
+    permille = context.member_discount_permille
+    if not 0 <= permille <= 1000:
+        raise ValueError("member_discount_permille must be within 0..1000")
+    payables = [line.payable_fen for line in lines]
+    amount = min(sum(payables) * (1000 - permille) // 1000, room_above_minimum(payables))
+    if amount <= 0:
+        return None
+    description = f"会员{_zhe(permille)}"
+    return Discount(Adjustment("member_level", context.member_level, amount, description), tuple(range(len(lines))))
+
+
+def _zhe(permille: int) -> str:
+    """950 -> "9.5折", 900 -> "9折", 885 -> "8.85折"."""
+    return f"{permille / 100:.2f}".rstrip("0").rstrip(".") + "折"
+
+
+# Before the promotions (activities and coupons), which are a choice made together: see price().
+DISCOUNT_STEPS: tuple[DiscountStep, ...] = (member_level_discount,)
 
 
 class DeliveryMethodNotAllowed(BadRequest):
@@ -125,12 +178,34 @@ def price(items: list[Item], context: PricingContext) -> Quote:
             lines, applied_fen = _apply_discount(lines, discount)
             if applied_fen > 0:
                 adjustments.append(replace(discount.adjustment, amount_fen=applied_fen))
+    coupon_outcomes: tuple[CouponOutcome, ...] = ()
+    if context.activities or context.wallet or context.coupon_ids:
+        lines, promotion_adjustments, coupon_outcomes = _apply_promotions(items, lines, context)
+        adjustments.extend(promotion_adjustments)
     goods = sum(line.subtotal_fen for line in lines)
     discount_total = sum(line.discount_fen for line in lines)
     delivery_fee = delivery_fee_fen(goods - discount_total, context)
     return Quote(lines=lines, goods_fen=goods, discount_fen=discount_total, delivery_fee_fen=delivery_fee,
                  payable_fen=goods - discount_total + delivery_fee, adjustments=tuple(adjustments),
-                 delivery_method=context.delivery_method)
+                 delivery_method=context.delivery_method, coupons=coupon_outcomes)
+
+
+def _apply_promotions(items: list[Item], lines: tuple[QuoteLine, ...], context: PricingContext
+                      ) -> tuple[tuple[QuoteLine, ...], list[Adjustment], tuple[CouponOutcome, ...]]:
+    """The activity and coupons chosen by domain/promotions.py, applied in its order: the lines
+    after them, their adjustments, and the wallet's coupon outcomes."""
+    from chalicelib.domain.promotions import BasketLine, plan_promotions  # on first use, not at cold start
+
+    plan = plan_promotions(
+        [BasketLine(item.product_id, tuple(item.category_path), line.payable_fen) for item, line in zip(items, lines)],
+        now=context.now, activities=context.activities, wallet=context.wallet, coupon_ids=context.coupon_ids,
+        delivery_fee=lambda discounted_goods_fen: delivery_fee_fen(discounted_goods_fen, context))
+    adjustments = []
+    for planned in plan.discounts:  # amounts computed with the same apportionment, so applied whole
+        adjustment = Adjustment(planned.kind, planned.code, planned.amount_fen, planned.description)
+        lines, applied_fen = _apply_discount(lines, Discount(adjustment, planned.line_indexes))
+        adjustments.append(replace(adjustment, amount_fen=applied_fen))
+    return lines, adjustments, plan.coupons
 
 
 def delivery_fee_fen(discounted_goods_fen: int, context: PricingContext) -> int:

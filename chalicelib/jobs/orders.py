@@ -1,4 +1,5 @@
-"""Order timers: the per-order pay-deadline messages and the safety-net sweeps."""
+"""Order timers: the per-order pay-deadline messages, the low-stock checks after an order, and
+the safety-net sweeps."""
 from __future__ import annotations
 
 from chalice import Blueprint, Rate
@@ -6,19 +7,25 @@ from chalice import Blueprint, Rate
 from chalicelib import queues
 from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
-from chalicelib.schemas.timers import OrderTimer
+from chalicelib.schemas.timers import LowStockCheck, parse_order_message
 
 order_lifecycle = lazy_module("chalicelib.services.order_lifecycle")
+stock = lazy_module("chalicelib.services.stock")
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)
 
 
-# Closing is idempotent (conditional on pending_payment), so redelivering a whole batch is safe.
+# Closing is idempotent (conditional on pending_payment) and a low-stock alert is raised once
+# per crossing (a conditional flag on the SKU), so redelivering a whole batch is safe.
 @bp.on_sqs_message(queue=queues.ORDER_TIMERS.name, batch_size=10)
 def fire_order_timers(event) -> None:
     for record in event:
-        order_lifecycle.handle_pay_deadline_timer(OrderTimer.model_validate_json(record.body))
+        message = parse_order_message(record.body)
+        if isinstance(message, LowStockCheck):
+            stock.after_stock_moved(message.sku_ids, decreased=True)
+        else:
+            order_lifecycle.handle_pay_deadline_timer(message)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES), description="Close unpaid orders whose timer message was lost or late")

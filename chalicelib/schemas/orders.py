@@ -62,6 +62,17 @@ class AdjustmentOut(ResponseModel):
     description: str
 
 
+class CouponOutcomeOut(ResponseModel):
+    coupon_id: str
+    applied: bool
+    amount_fen: int = Field(description="what the coupon takes off this order (0 when not applied)")
+    reason: str | None = Field(description="why it does not apply: expired, not_yet_valid, out_of_scope, "
+                                           "threshold_not_reached, nothing_to_discount, does_not_stack, "
+                                           "not_the_best, not_selected (null when applied)")
+    reason_text: str | None = Field(default=None, description="the reason for the buyer (Chinese)")
+    conflicts_with: list[str] = Field(default_factory=list, description="does_not_stack: the coupons it conflicts with")
+
+
 class QuoteOut(ResponseModel):
     lines: list[LineOut]
     goods_fen: int
@@ -70,6 +81,8 @@ class QuoteOut(ResponseModel):
     payable_fen: int
     adjustments: list[AdjustmentOut]
     delivery_method: Literal["express", "pickup", "none"]
+    coupons: list[CouponOutcomeOut] = Field(default_factory=list, description="each unused coupon of the "
+                                            "wallet: applied (with its amount) or why not")
 
 
 class ShipmentOut(ResponseModel):

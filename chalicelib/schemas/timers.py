@@ -1,5 +1,7 @@
-"""The order-timers queue message."""
+"""The order-timers queue's messages: a pay-deadline timer, or a low-stock check."""
 from __future__ import annotations
+
+import json
 
 from datetime import datetime
 from typing import Literal
@@ -13,3 +15,21 @@ class OrderTimer(BaseModel):
     order_id: str
     kind: Literal["pay_deadline"] = "pay_deadline"
     due_at: datetime
+
+
+class LowStockCheck(BaseModel):
+    """Check these SKUs against their low-stock thresholds after an order took units: only a
+    read after the order's transaction can tell whether it crossed one (concurrent orders all
+    read the same stock before), so the check runs off the request."""
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    kind: Literal["low_stock_check"]
+    sku_ids: list[str]
+
+
+def parse_order_message(body: str) -> OrderTimer | LowStockCheck:
+    """The message by its `kind` (pay-deadline timers are the default kind)."""
+    fields = json.loads(body)
+    if isinstance(fields, dict) and fields.get("kind") == "low_stock_check":
+        return LowStockCheck.model_validate(fields)
+    return OrderTimer.model_validate(fields)

@@ -135,10 +135,7 @@ def remove_item(user_id: str, sku_id: str) -> CartView:
     return view_cart(user_id)
 
 
-def selected_lines(user_id: str) -> dict[str, int]:
-    """What checkout takes when the request names no items: the selected lines."""
-    return {line.sku_id: line.quantity for line in carts.list_lines(user_id) if line.selected}
-
-
-def remove_ordered(user_id: str, sku_ids: list[str]) -> None:
-    carts.remove_lines(user_id, sku_ids)
+def selected_lines(user_id: str) -> list[carts.CartLine]:
+    """What checkout takes when the request names no items: the selected lines (the order's
+    transaction deletes them)."""
+    return [line for line in carts.list_lines(user_id) if line.selected]

@@ -1,9 +1,13 @@
 """Checkout: price a would-be order (preview) and place it, with the same pure pricing.
 
-Placing an order is one TransactWrite (storage/transactions.py): the order put, conditioned on
-its id being new, and each SKU's reservation, conditioned on enough available stock. The order
-id is derived from (user, checkout_token), so a replayed token finds the same order (200) and
-never makes a second one.
+What an order costs in DynamoDB (bench/results, "Place order"): the session (GetItem), the
+selected cart lines (one Query; none when the body names the items), the SKUs, their products
+and the delivery address in ONE BatchGetItem across tables (storage/batch_get.py), and ONE
+TransactWrite (storage/transactions.py): the order put, conditioned on its id being new; each
+SKU's reservation, conditioned on enough available stock and the SKU and its product being on
+sale; the ordered cart lines deleted. The order id is derived from (user, checkout_token), so a
+replayed token finds the same order (200) and never makes a second one. The pay-deadline timer
+and the low-stock check leave in one SQS SendMessageBatch after the order exists.
 """
 from __future__ import annotations
 
@@ -19,9 +23,9 @@ from chalicelib.domain import pricing
 from chalicelib.errors import AppError, BadRequest, Conflict, NotFound
 from chalicelib.log import get_logger
 from chalicelib.schemas.orders import CheckoutBody, PlaceOrderBody
-from chalicelib.services import cart, order_lifecycle, stock
+from chalicelib.services import cart, order_lifecycle
 from chalicelib.settings import get_settings
-from chalicelib.storage import addresses, catalog_batch, orders, stores, transactions, users
+from chalicelib.storage import addresses, carts, catalog_batch, orders, stores, transactions, users
 
 log = get_logger(__name__)
 
@@ -32,11 +36,14 @@ class Prepared:
     address: dict[str, Any] | None
     store_id: str | None
     skus: dict[str, catalog_batch.SellableSku]
+    cart_sku_ids: tuple[str, ...] = ()  # the cart lines this order takes (deleted in its transaction)
 
-    def with_low_stock_threshold(self) -> list[str]:
-        """SKUs of this order that alert on low stock (whether this order crossed it, only a
-        read after the transaction can tell: concurrent orders all read the same before)."""
-        return [line.sku_id for line in self.quote.lines if self.skus[line.sku_id].low_stock_threshold > 0]
+    def to_check_for_low_stock(self) -> list[str]:
+        """SKUs of this order that may cross their low-stock threshold now: those with one, not
+        alerted already. Whether this order crossed it only a read after the transaction can
+        tell (concurrent orders all read the same stock before), so the check runs from the queue."""
+        return [line.sku_id for line in self.quote.lines
+                if self.skus[line.sku_id].low_stock_threshold > 0 and not self.skus[line.sku_id].low_stock_alerted]
 
 
 def preview_checkout(user_id: str, body: CheckoutBody) -> pricing.Quote:
@@ -50,7 +57,7 @@ def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]
     try:
         prepared = _prepare(user_id, body)
         order = _new_order(order_id, user_id, fingerprint, prepared)
-        transactions.place_order_reserving_stock(order)
+        transactions.place_order_reserving_stock(order, cart_sku_ids=prepared.cart_sku_ids)
     except (AppError, transactions.OrderAlreadyExists) as problem:
         # A replay whose cart or stock has changed since must still find its order.
         existing = orders.get_order(order_id)
@@ -61,10 +68,7 @@ def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]
                            code="checkout_token_reused") from None
         return existing, False
     except transactions.StockShortage as shortage:
-        raise _insufficient_stock(shortage.sku_ids, body, user_id) from None
-    except transactions.ProductUnavailable as unavailable:
-        raise Conflict("Some products went off sale", code="product_unavailable",
-                       details=[{"product_id": product_id} for product_id in unavailable.product_ids]) from None
+        raise _shortage_as_it_is_now(shortage.sku_ids, order) from None
     _after_placed(order, prepared)
     return order, True
 
@@ -102,44 +106,47 @@ def _new_order(order_id: str, user_id: str, fingerprint: str, prepared: Prepared
 
 
 def _after_placed(order: orders.Order, prepared: Prepared) -> None:
-    """Start the payment timer, clear the ordered lines from the cart, check low stock. None may
-    fail the order now that it exists: the sweep closes it if the timer is lost, a cart line
-    left behind only shows again in the cart, and alerts are advice."""
+    """Queue the payment timer and the low-stock check, in one SQS call. Neither may fail the
+    order now that it exists: the sweep closes it if the timer is lost, and alerts are advice."""
     log.info("order placed", order_id=order.order_id, payable_fen=order.payable_fen)
     try:
-        order_lifecycle.schedule_pay_deadline(order.order_id, order.pay_deadline)
+        order_lifecycle.schedule_after_placed(order.order_id, order.pay_deadline, prepared.to_check_for_low_stock())
     except Exception:  # noqa: BLE001 - see docstring
         log.exception("could not queue the pay-deadline timer; the sweep will close the order", order_id=order.order_id)
-    try:
-        cart.remove_ordered(order.user_id, [line.sku_id for line in order.lines])
-    except Exception:  # noqa: BLE001 - see docstring
-        log.exception("could not clear ordered lines from the cart", order_id=order.order_id)
-    stock.after_stock_moved(prepared.with_low_stock_threshold(), decreased=True)
 
 
 def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
-    requested = _requested_items(user_id, body)
-    skus = catalog_batch.get_sellable_skus(list(requested))
+    requested, cart_lines = _requested_items(user_id, body)
+    address_key = addresses.address_key(user_id, body.address_id) if body.address_id else None
+    skus, extras = catalog_batch.get_sellable_skus_and(
+        list(requested), {line.sku_id: line.product_id for line in cart_lines},
+        extra=[address_key] if address_key else [])
     _check_skus(requested, skus)
     items = [pricing.Item(sku_id=sku_id, product_id=skus[sku_id].product_id, name=skus[sku_id].name,
                           specs=skus[sku_id].specs, price_fen=skus[sku_id].price_fen, quantity=quantity,
-                          virtual=skus[sku_id].virtual) for sku_id, quantity in requested.items()]
+                          virtual=skus[sku_id].virtual, category_path=skus[sku_id].category_path)
+             for sku_id, quantity in requested.items()]
     _check_unsupported_discounts(user_id, body)
     method = body.delivery_method or pricing.default_delivery_method(items)
     pricing.check_delivery_method(items, method)
-    address, store_id = delivery_target(user_id, body, method)
+    address_items = extras.get(address_key[0], []) if address_key else []
+    address, store_id = delivery_target(user_id, body, method, address_read=True,
+                                        address=addresses.address_fields_from_raw(address_items[0]) if address_items else None)
     quote = pricing.price(items, pricing.PricingContext(delivery_method=method))
-    return Prepared(quote=quote, address=address, store_id=store_id, skus=skus)
+    return Prepared(quote=quote, address=address, store_id=store_id, skus=skus,
+                    cart_sku_ids=tuple(line.sku_id for line in cart_lines))
 
 
-def _requested_items(user_id: str, body: CheckoutBody) -> dict[str, int]:
+def _requested_items(user_id: str, body: CheckoutBody) -> tuple[dict[str, int], list[carts.CartLine]]:
+    """What to price: the body's items, or else the selected cart lines (returned too: the
+    order takes them out of the cart, and they know their products)."""
     if body.items is not None:
-        return {item.sku_id: item.quantity for item in body.items}
+        return {item.sku_id: item.quantity for item in body.items}, []
     selected = cart.selected_lines(user_id)
     if not selected:
         raise BadRequest("Nothing to check out: send items or select cart lines", code="cart_empty",
                          details=[{"field": "items", "message": "no items and no selected cart lines"}])
-    return selected
+    return {line.sku_id: line.quantity for line in selected}, selected
 
 
 def _check_skus(requested: dict[str, int], skus: dict[str, catalog_batch.SellableSku]) -> None:
@@ -160,12 +167,14 @@ def insufficient_stock_error(shortages: list[tuple[str, int, int]]) -> Conflict:
                              for sku_id, requested, available in shortages])
 
 
-def _insufficient_stock(sku_ids: list[str], body: PlaceOrderBody, user_id: str) -> Conflict:
-    """The transaction found SKUs short: report what is available now (a fresh read)."""
-    requested = _requested_items(user_id, body)
-    now_available = catalog_batch.get_sellable_skus(sku_ids)
-    return insufficient_stock_error([(sku_id, requested.get(sku_id, 0),
-                                      now_available[sku_id].available if sku_id in now_available else 0)
+def _shortage_as_it_is_now(sku_ids: list[str], order: orders.Order) -> Conflict:
+    """The transaction refused these SKUs: say why from a fresh read (gone off sale, or short)."""
+    now = catalog_batch.get_sellable_skus(sku_ids)
+    off_sale = [sku_id for sku_id in sku_ids if sku_id in now and not now[sku_id].on_sale]
+    if off_sale:
+        return Conflict("Some SKUs are off sale", code="sku_unavailable", details=[{"sku_id": s} for s in off_sale])
+    requested = {line.sku_id: line.quantity for line in order.lines}
+    return insufficient_stock_error([(sku_id, requested.get(sku_id, 0), now[sku_id].available if sku_id in now else 0)
                                      for sku_id in sku_ids])
 
 
@@ -183,16 +192,20 @@ def _check_unsupported_discounts(user_id: str, body: CheckoutBody) -> None:
         raise Conflict("Points cannot be redeemed yet", code="points_not_redeemable")
 
 
-def delivery_target(user_id: str, body: CheckoutBody, method: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The address snapshot (express) or pickup store the order goes to."""
+def delivery_target(user_id: str, body: CheckoutBody, method: str, address: addresses.AddressFields | None = None,
+                    *, address_read: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+    """The address snapshot (express) or pickup store the order goes to. With `address_read`,
+    `address` is the body's address as the caller already read it (None: it does not exist)."""
     if method == "express":
         if not body.address_id:
             raise BadRequest("Express delivery needs an address_id", code="address_required",
                              details=[{"field": "address_id", "message": "required for express"}])
-        address = addresses.get_address(user_id, body.address_id)
+        if not address_read:
+            found = addresses.get_address(user_id, body.address_id)
+            address = found.fields if found else None
         if address is None:
             raise NotFound("No such address", code="address_not_found")
-        return asdict(address.fields), None
+        return asdict(address), None
     if method == "pickup":
         if not body.store_id:
             raise BadRequest("Store pickup needs a store_id", code="store_required",

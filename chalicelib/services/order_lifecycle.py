@@ -14,9 +14,10 @@ from chalicelib.domain import cursors
 from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_applied, next_status
 from chalicelib.errors import Conflict, UpstreamError
 from chalicelib.log import get_logger
-from chalicelib.schemas.timers import OrderTimer
+from chalicelib.schemas.timers import LowStockCheck, OrderTimer
 from chalicelib.services import payments, shipping_info, stock
-from chalicelib.services.order_reads import OrderNotFound, get_order, get_user_order  # noqa: F401  (part of this module's API)
+from chalicelib.services.order_reads import (OrderNotFound, get_order, get_user_order,  # noqa: F401  (part of this module's API)
+                                            overdue_unpaid_order_ids)
 from chalicelib.settings import get_settings
 from chalicelib.services.flash_sales import forget_sale
 from chalicelib.storage import flash_transactions, order_lists, orders, transactions
@@ -71,8 +72,6 @@ def close_if_overdue(order_id: str) -> str:
     if order is None:
         return "missing"
     if order.status != OrderStatus.PENDING_PAYMENT.value:
-        if clock.now() >= order.pay_deadline:  # paid: its deadline timer was left for us to clear
-            orders.clear_timer(order_id, orders.TIMER_PAY_DEADLINE)
         return "not_pending"
     if clock.now() < order.pay_deadline:
         return "not_due"
@@ -165,9 +164,21 @@ def auto_confirm_after() -> timedelta:
 
 def schedule_pay_deadline(order_id: str, due_at: datetime) -> None:
     """Queue the order's timer message, delayed until its deadline (or SQS's 15-minute maximum)."""
-    delay = max(0.0, (due_at - clock.now()).total_seconds())
-    queues.send_message(queues.ORDER_TIMERS, OrderTimer(order_id=order_id, due_at=due_at).model_dump(mode="json"),
-                        delay_seconds=math.ceil(min(delay, queues.MAX_DELAY_SECONDS)))
+    schedule_after_placed(order_id, due_at, [])
+
+
+def schedule_after_placed(order_id: str, due_at: datetime, low_stock_sku_ids: list[str]) -> None:
+    """Queue the order's timer message (delayed until its deadline, or SQS's 15-minute maximum)
+    and, when some of its SKUs may have crossed their low-stock threshold, the check of those,
+    in one SendMessageBatch."""
+    delay = math.ceil(min(max(0.0, (due_at - clock.now()).total_seconds()), queues.MAX_DELAY_SECONDS))
+    messages = [(OrderTimer(order_id=order_id, due_at=due_at).model_dump(mode="json"), delay)]
+    if low_stock_sku_ids:
+        messages.append((LowStockCheck(kind="low_stock_check", sku_ids=low_stock_sku_ids).model_dump(mode="json"), 0))
+    if len(messages) == 1:
+        queues.send_message(queues.ORDER_TIMERS, messages[0][0], delay_seconds=delay)
+    else:
+        queues.send_messages(queues.ORDER_TIMERS, messages)
 
 
 def handle_pay_deadline_timer(timer: OrderTimer) -> str:
@@ -180,18 +191,18 @@ def handle_pay_deadline_timer(timer: OrderTimer) -> str:
 
 def sweep_overdue_orders(limit: int = 100) -> dict[str, int]:
     """The safety net behind the timers: close every unpaid order past its deadline."""
-    return _sweep(orders.TIMER_PAY_DEADLINE, close_if_overdue, limit)
+    return _sweep(overdue_unpaid_order_ids(clock.now(), limit), close_if_overdue)
 
 
 def sweep_auto_confirm(limit: int = 100) -> dict[str, int]:
     """Complete shipped orders AUTO_CONFIRM_DAYS after shipping."""
-    return _sweep(orders.TIMER_AUTO_CONFIRM, auto_confirm_if_due, limit)
+    return _sweep(orders.due_order_ids(orders.TIMER_AUTO_CONFIRM, clock.now(), limit), auto_confirm_if_due)
 
 
-def _sweep(timer_kind: str, handle: Callable[[str], str], limit: int) -> dict[str, int]:
-    """Handle up to `limit` orders whose `timer_kind` is due (an index Query, never a scan)."""
+def _sweep(order_ids: list[str], handle: Callable[[str], str]) -> dict[str, int]:
+    """Handle each order an index Query found (never a scan); count the outcomes."""
     outcomes: dict[str, int] = {}
-    for order_id in orders.due_order_ids(timer_kind, clock.now(), limit):
+    for order_id in order_ids:
         outcome = handle(order_id)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes

@@ -1,7 +1,11 @@
-"""Reading one order, with the 404 rules of API.md (someone else's order is 404, never 403)."""
+"""Reading orders: one order with the 404 rules of API.md (someone else's order is 404, never
+403), and the unpaid orders the pay-deadline sweep and the reconciliation look at."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from chalicelib.errors import NotFound
+from chalicelib.settings import get_settings
 from chalicelib.storage import orders
 
 
@@ -22,3 +26,12 @@ def get_order(order_id: str) -> orders.Order:
     if order is None:
         raise OrderNotFound()
     return order
+
+
+def overdue_unpaid_order_ids(at: datetime, limit: int) -> list[str]:
+    """Unpaid orders whose deadline has passed at `at`, oldest first: no order can be due that
+    was created less than the shortest pay timeout (normal or flash-sale) before it. Index
+    answers are candidates only: callers re-read each order and decide from the order itself."""
+    settings = get_settings()
+    shortest = min(settings.pay_timeout_minutes, settings.flash_pay_timeout_minutes)
+    return orders.overdue_unpaid_order_ids(at - timedelta(minutes=shortest), at, limit)

@@ -16,7 +16,7 @@ from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
 from chalicelib.services import refunds, shipping_info
-from chalicelib.services.order_reads import get_user_order
+from chalicelib.services.order_reads import get_user_order, overdue_unpaid_order_ids
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.settings import get_settings
 from chalicelib.services.pay_errors import pay_failures_as_app_errors
@@ -192,7 +192,7 @@ def reconcile_unpaid_orders(limit: int = 100, ahead: timedelta = timedelta(minut
     """Orders near or past their deadline that WeChat has heard of but not told us about: a
     lost notify is found here and applied (a paid order is never closed for want of one)."""
     outcomes: dict[str, int] = {}
-    for order_id in orders.due_order_ids(orders.TIMER_PAY_DEADLINE, clock.now() + ahead, limit):
+    for order_id in overdue_unpaid_order_ids(clock.now() + ahead, limit):
         order = orders.get_order(order_id)
         if order is None or order.status != "pending_payment" or not order.prepay:
             continue

@@ -38,6 +38,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.storage.base import TableMeta, response_code, table_name
+from chalicelib.storage.batch_get import Key, table_key
 
 BOOK_KEY = "#book"
 MAX_ADDRESSES = 20
@@ -112,6 +113,19 @@ def new_address_id() -> str:
 def is_address_id(value: str) -> bool:
     """Only ids of our shape reach DynamoDB, so a path of "#book" can never touch the book item."""
     return bool(_ADDRESS_ID.fullmatch(value))
+
+
+def address_key(user_id: str, address_id: str) -> Key | None:
+    """The address's (table, key) for a BatchGetItem spanning tables (checkout reads it with the
+    SKUs); None for an id not of our shape (it cannot exist)."""
+    return table_key(AddressRecord, user_id, address_id) if is_address_id(address_id) else None
+
+
+def address_fields_from_raw(item: dict) -> AddressFields:
+    """The fields of an address item as a BatchGetItem returned it."""
+    record = AddressRecord.from_raw_data(item)
+    return AddressFields(name=record.name, phone=record.phone, province=record.province, city=record.city,
+                         district=record.district, detail=record.detail, postal_code=record.postal_code)
 
 
 def list_addresses(user_id: str) -> list[Address]:

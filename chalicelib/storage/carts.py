@@ -120,14 +120,3 @@ def remove_line(user_id: str, sku_id: str) -> bool:
     except ConditionFailed:
         return False
     return True
-
-
-def remove_lines(user_id: str, sku_ids: list[str]) -> None:
-    """Delete several lines in one BatchWriteItem (after an order takes them).
-
-    No condition: deleting a line that is already gone is the intended outcome, and a batch
-    costs one call instead of one per line.
-    """
-    with CartLineRecord.batch_write() as batch:
-        for sku_id in sku_ids:
-            batch.delete(CartLineRecord(user_id, sku_id))

@@ -131,14 +131,14 @@ def create_sku(sku_id: str, *, product_id: str, specs: dict[str, str], price_fen
                low_stock_threshold: int = 0, market_price_fen: int | None = None, now: datetime | None = None) -> None:
     """Add a SKU to an existing product (ProductMissing if none) and re-list the product.
     A new SKU starts with all its stock available. ConditionFailed if the SKU id exists."""
-    record = new_sku_record(sku_id, product_id=product_id, specs=specs, price_fen=price_fen, stock=stock,
-                            low_stock_threshold=low_stock_threshold, market_price_fen=market_price_fen)
-
     def add(product: Product) -> tuple[Product, list[_Write]]:
         if any(entry.sku_id == sku_id for entry in product.skus):
             raise ConditionFailed(sku_id)
         if len(product.skus) >= MAX_SKUS:
             raise ValueError(f"a product has at most {MAX_SKUS} SKUs")
+        record = new_sku_record(sku_id, product_id=product_id, specs=specs, price_fen=price_fen, stock=stock,
+                                low_stock_threshold=low_stock_threshold, market_price_fen=market_price_fen,
+                                product_on_sale=product.on_sale)
         entry = SkuEntry(sku_id, price_fen, market_price_fen, True)
         write = _Write("save", record, condition=SkuRecord.sku_id.does_not_exist(), on_failure=ConditionFailed(sku_id))
         return dataclasses.replace(product, skus=(*product.skus, entry)), [write]
@@ -156,7 +156,7 @@ def create_product_with_skus(product: Product, skus: list[NewSku], now: datetime
     exists = ConditionFailed(product.product_id)
     writes = [_Write("save", to_record(product, updated_at=now), condition=ProductRecord.product_id.does_not_exist(),
                      on_failure=exists)]
-    writes += [_Write("save", _sku_record(product.product_id, sku), condition=SkuRecord.sku_id.does_not_exist(),
+    writes += [_Write("save", _sku_record(product, sku), condition=SkuRecord.sku_id.does_not_exist(),
                       on_failure=ConditionFailed(sku.sku_id)) for sku in skus]
     writes += [_Write("save", record) for record in listing_records(product)]
     try:
@@ -166,17 +166,30 @@ def create_product_with_skus(product: Product, skus: list[NewSku], now: datetime
     return product
 
 
-def _sku_record(product_id: str, sku: NewSku) -> SkuRecord:
-    return new_sku_record(sku.sku_id, product_id=product_id, specs=sku.specs, price_fen=sku.price_fen, stock=sku.stock,
-                          low_stock_threshold=sku.low_stock_threshold, market_price_fen=sku.market_price_fen,
-                          on_sale=sku.on_sale)
+def _sku_record(product: Product, sku: NewSku) -> SkuRecord:
+    return new_sku_record(sku.sku_id, product_id=product.product_id, specs=sku.specs, price_fen=sku.price_fen,
+                          stock=sku.stock, low_stock_threshold=sku.low_stock_threshold,
+                          market_price_fen=sku.market_price_fen, on_sale=sku.on_sale, product_on_sale=product.on_sale)
 
 
 # ----------------------------------------------------------------------------------- updates
 
 def update_product(product_id: str, changes: dict[str, Any], now: datetime) -> Product:
-    """Change product fields (names as on Product; a category move passes `category_path`)."""
-    return _change_product(product_id, lambda product: (dataclasses.replace(product, **changes), []), now)
+    """Change product fields (names as on Product; a category move passes `category_path`).
+
+    A change of `on_sale` is copied onto every SKU of the product in the same transaction
+    (SkuRecord.product_on_sale: what placing an order conditions on). It fits: a product has at
+    most 50 SKUs, and an on_sale change either puts the listing items or deletes them, never
+    both (at most 49), so product + SKUs + listings stay within 100 items."""
+    def change(product: Product) -> tuple[Product, list[_Write]]:
+        changed = dataclasses.replace(product, **changes)
+        if changed.on_sale == product.on_sale:
+            return changed, []
+        return changed, [_Write("update", SkuRecord(entry.sku_id), condition=sku_belongs_to(product_id),
+                                actions=[SkuRecord.product_on_sale.set(changed.on_sale)],
+                                on_failure=SkuMissing(entry.sku_id)) for entry in product.skus]
+
+    return _change_product(product_id, change, now)
 
 
 def add_sales(product_id: str, quantity: int, now: datetime) -> Product:

@@ -3,17 +3,12 @@ or one BatchGet for both when the caller already knows each SKU's product)."""
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
-from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import GetError
-
+from chalicelib.storage.batch_get import Key, batch_get_raw, table_key
 from chalicelib.storage.catalog import ProductRecord, SkuRecord
 
-BATCH_GET_MAX_KEYS = 100  # DynamoDB's limit per BatchGetItem
-UNPROCESSED_RETRIES = 5  # then the read fails as transient (the client gets 503 + Retry-After)
 KNOWN_PRODUCTS_MAX = 20_000  # SKU -> product pairs remembered by a warm process (~2 MB at most)
 
 # A SKU never changes product (ids are random and never reused; no write sets product_id), so
@@ -36,6 +31,8 @@ class SellableSku:
     sku_on_sale: bool
     product_on_sale: bool
     virtual: bool
+    category_path: tuple[str, ...] = ()
+    low_stock_alerted: bool = False  # this SKU's low-stock alert is raised already (storage/alerts.py)
 
     @property
     def on_sale(self) -> bool:
@@ -57,18 +54,23 @@ def get_sellable_skus_with_products(sku_ids: list[str],
     cart lines) or from the SKU -> product pairs this process has already read. The SKUs and
     those products come in the same call; a product not known (or known wrongly: the SKU's own
     product_id wins) is fetched in a second call. Eventually consistent, like get_sellable_skus."""
+    return get_sellable_skus_and(sku_ids, product_of)[0]
+
+
+def get_sellable_skus_and(sku_ids: list[str], product_of: Mapping[str, str | None] | None = None,
+                          extra: Iterable[Key] = ()) -> tuple[dict[str, SellableSku], dict[str, list[dict]]]:
+    """get_sellable_skus_with_products, plus the `extra` items of other tables (e.g. the
+    checkout's address and coupon wallet) in the same BatchGetItem, returned raw by table."""
     wanted_skus = sorted(set(sku_ids))
-    if not wanted_skus:
-        return {}
     given = product_of or {}
     hinted = sorted({product_id for product_id in (given.get(sku_id) or _known_product_of.get(sku_id)
                                                    for sku_id in wanted_skus) if product_id})
-    found_skus, found_products = _batch_get_both(wanted_skus, hinted)
+    found_skus, found_products, extras = _batch_get_both(wanted_skus, hinted, list(extra))
     _remember(found_skus)
     missing = sorted({sku.product_id for sku in found_skus} - {product.product_id for product in found_products})
     if missing:
         found_products += _batch_get_both([], missing)[1]
-    return _sellable(found_skus, {product.product_id: product for product in found_products})
+    return _sellable(found_skus, {product.product_id: product for product in found_products}), extras
 
 
 def forget_known_products() -> None:
@@ -96,35 +98,20 @@ def _sellable(skus: Iterable[SkuRecord], products: Mapping[str, ProductRecord]) 
             specs={str(k): str(v) for k, v in (sku.specs.as_dict() if sku.specs else {}).items()},
             price_fen=int(sku.price_fen), available=int(sku.available),
             low_stock_threshold=int(sku.low_stock_threshold or 0), sku_on_sale=bool(sku.on_sale),
-            product_on_sale=bool(product.on_sale), virtual=bool(product.virtual))
+            product_on_sale=bool(product.on_sale) and sku.product_on_sale is not False,
+            virtual=bool(product.virtual), category_path=tuple(product.category_path or ()),
+            low_stock_alerted=bool(sku.low_stock_alerted))
     return found
 
 
-def _batch_get_both(sku_ids: list[str], product_ids: list[str]) -> tuple[list[SkuRecord], list[ProductRecord]]:
-    """SKUs and products by id, both tables in the same BatchGetItem (pages of 100 keys;
-    unprocessed keys retried with a short backoff, a bounded number of times)."""
-    sku_table, product_table = SkuRecord.Meta.table_name, ProductRecord.Meta.table_name
-    keys = [(sku_table, {SkuRecord.sku_id.attr_name: {"S": sku_id}}) for sku_id in sku_ids]
-    keys += [(product_table, {ProductRecord.product_id.attr_name: {"S": product_id}}) for product_id in product_ids]
-    connection = SkuRecord._get_connection().connection  # any model's: a BatchGetItem names its tables
-    items: dict[str, list[dict[str, Any]]] = {sku_table: [], product_table: []}
-    for start in range(0, len(keys), BATCH_GET_MAX_KEYS):
-        request: dict[str, Any] = {}
-        for table, key in keys[start:start + BATCH_GET_MAX_KEYS]:
-            request.setdefault(table, {"Keys": []})["Keys"].append(key)
-        for attempt in range(UNPROCESSED_RETRIES + 1):
-            try:
-                answer = connection.dispatch("BatchGetItem", {"RequestItems": request})
-            except (BotoCoreError, ClientError) as error:  # as PynamoDB's own batch_get raises it
-                raise GetError("Failed to batch get items", error) from error
-            for table, table_items in answer.get("Responses", {}).items():
-                items.setdefault(table, []).extend(table_items)
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            if attempt < UNPROCESSED_RETRIES:
-                time.sleep(0.025 * 2 ** attempt)
-        if request:
-            raise GetError("BatchGetItem left keys unprocessed after retries")
-    return ([SkuRecord.from_raw_data(item) for item in items[sku_table]],
-            [ProductRecord.from_raw_data(item) for item in items[product_table]])
+def _batch_get_both(sku_ids: list[str], product_ids: list[str],
+                    extra: list[Key] = ()) -> tuple[list[SkuRecord], list[ProductRecord], dict[str, list]]:
+    """SKUs and products by id, with any `extra` items of other tables, in one BatchGetItem
+    (storage/batch_get.py); the extra items come back raw, by table."""
+    keys = [table_key(SkuRecord, sku_id) for sku_id in sku_ids]
+    keys += [table_key(ProductRecord, product_id) for product_id in product_ids]
+    items = batch_get_raw([*keys, *extra], SkuRecord._get_connection().connection)
+    sku_items = items.pop(SkuRecord.Meta.table_name, [])
+    product_items = items.pop(ProductRecord.Meta.table_name, [])
+    return ([SkuRecord.from_raw_data(item) for item in sku_items],
+            [ProductRecord.from_raw_data(item) for item in product_items], items)

@@ -131,8 +131,7 @@ def return_unit_to_sale(order: Order, reason: str, now: datetime) -> None:
         with _transaction() as transaction:
             transaction.update(OrderRecord(order.order_id),
                                actions=[OrderRecord.status.set("cancelled"), OrderRecord.cancelled_at.set(now),
-                                        OrderRecord.cancel_reason.set(reason), OrderRecord.timer_kind.remove(),
-                                        OrderRecord.timer_at.remove()],
+                                        OrderRecord.cancel_reason.set(reason)],
                                condition=OrderRecord.status == "pending_payment")
             transaction.update(SkuRecord(line.sku_id),
                                actions=[SkuRecord.reserved.add(-line.quantity), SkuRecord.allocated.add(line.quantity)],

@@ -7,8 +7,10 @@ one BatchGetItem: storage/order_lists.py):
 - `by_status` (status, created_at): the merchant's order list by status and time;
 - `all_by_time` ("all", created_at): the merchant's list without a status filter;
 - `by_timer` (timer_kind, timer_at), sparse: only orders waiting on a deadline carry it
-  (`pay_deadline` while unpaid, `auto_confirm` while shipped), so the safety-net sweeps Query
-  the few due orders instead of scanning.
+  (`auto_confirm` while shipped), so the safety-net sweep Queries the few due orders instead
+  of scanning. Unpaid orders do not carry a timer: `by_status` already holds them by creation
+  time, and their deadline follows from it (overdue_unpaid_order_ids), so placing an order
+  writes three index entries, not four, and paying or closing one removes none.
 
 Stock moves in the same TransactWrite as the status change that causes it (storage/stock.py).
 """
@@ -20,6 +22,7 @@ from typing import Any
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
                                  UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.domain.pricing import QuoteLine as OrderLine  # an order keeps its quote's lines
@@ -37,9 +40,12 @@ class ByUser(KeysOnlyIndex):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class ByStatus(KeysOnlyIndex):
-    class Meta(KeysOnlyIndex.Meta):
+class ByStatus(GlobalSecondaryIndex):
+    """Keys plus `pay_deadline` (a few bytes, never changed): the pay-deadline sweep filters the
+    unpaid orders on the index itself, without reading the orders that are not due yet."""
+    class Meta:
         index_name = "by_status"
+        projection = IncludeProjection(["pay_deadline"])
 
     status = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
@@ -142,7 +148,6 @@ class OrderRecord(Model):
     by_timer = ByTimer()
 
 
-TIMER_PAY_DEADLINE = "pay_deadline"
 TIMER_AUTO_CONFIRM = "auto_confirm"
 
 
@@ -180,7 +185,7 @@ class Order:
 
 
 def to_record(order: Order) -> OrderRecord:
-    """A new order's item; it waits on its payment deadline (the sweep's timer)."""
+    """A new order's item (the pay-deadline sweep finds it through `by_status`)."""
     return OrderRecord(
         order.order_id, user_id=order.user_id, out_trade_no=order.out_trade_no, status=order.status,
         request_fingerprint=order.request_fingerprint, created_at=order.created_at,
@@ -189,8 +194,7 @@ def to_record(order: Order) -> OrderRecord:
         lines=[LineAttribute(**asdict(line)) for line in order.lines],
         adjustments=[AdjustmentAttribute(**adjustment) for adjustment in order.adjustments],
         goods_fen=order.goods_fen, discount_fen=order.discount_fen, delivery_fee_fen=order.delivery_fee_fen,
-        payable_fen=order.payable_fen, timer_kind=TIMER_PAY_DEADLINE, timer_at=order.pay_deadline,
-        flash_sale=order.flash_sale,
+        payable_fen=order.payable_fen, flash_sale=order.flash_sale,
     )
 
 
@@ -231,6 +235,15 @@ def get_order(order_id: str) -> Order | None:
         return from_record(OrderRecord.get(order_id, consistent_read=True))
     except OrderRecord.DoesNotExist:
         return None
+
+
+def overdue_unpaid_order_ids(created_before: datetime, due_at: datetime, limit: int) -> list[str]:
+    """Ids of unpaid orders created before `created_before` whose pay_deadline is at or before
+    `due_at`, oldest first (the pay-deadline sweep's index Query, filtered on the index). The
+    index is eventually consistent: callers re-read each order and decide from the order."""
+    return [record.order_id for record in
+            OrderRecord.by_status.query("pending_payment", OrderRecord.created_at < created_before,
+                                        filter_condition=OrderRecord.pay_deadline <= due_at, limit=limit)]
 
 
 def due_order_ids(timer_kind: str, now: datetime, limit: int) -> list[str]:
@@ -321,19 +334,6 @@ def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime) 
                 condition=OrderRecord.status == "pending_payment")
     except ConditionFailed:
         pass
-
-
-def clear_timer(order_id: str, timer_kind: str) -> bool:
-    """Take the order off the sweep's `timer_kind` index (condition: that timer is still set).
-    Paying leaves the pay-deadline timer in place (one index write fewer on the notify); the
-    deadline's timer message or sweep, finding the order paid, clears it here."""
-    try:
-        with condition_failure_as(ConditionFailed):
-            OrderRecord(order_id).update(actions=[OrderRecord.timer_kind.remove(), OrderRecord.timer_at.remove()],
-                                         condition=OrderRecord.timer_kind == timer_kind)
-    except ConditionFailed:
-        return False
-    return True
 
 
 def mark_sales_counted(order_id: str) -> None:

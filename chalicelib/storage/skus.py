@@ -27,6 +27,10 @@ class SkuRecord(Model):
     market_price_fen = NumberAttribute(null=True)
     low_stock_threshold = NumberAttribute(default=0)
     on_sale = BooleanAttribute(default=True)
+    # The product's own on_sale, kept here by every write that changes it (storage/catalog.py,
+    # in the product's transaction), so placing an order conditions on the SKU alone instead of
+    # adding a ConditionCheck per product. Absent on SKUs written before it was kept: on sale.
+    product_on_sale = BooleanAttribute(null=True)
     available = NumberAttribute(default=0)
     allocated = NumberAttribute(default=0)
     reserved = NumberAttribute(default=0)
@@ -70,11 +74,12 @@ class SkuMissing(Exception):
 
 def new_sku_record(sku_id: str, *, product_id: str, specs: dict[str, str], price_fen: int, stock: int,
                    low_stock_threshold: int = 0, market_price_fen: int | None = None,
-                   on_sale: bool = True) -> SkuRecord:
+                   on_sale: bool = True, product_on_sale: bool = True) -> SkuRecord:
     """A new SKU starts with all its stock available: stock_in == available == stock."""
     return SkuRecord(sku_id, product_id=product_id, specs=dict(specs), price_fen=price_fen,
                      market_price_fen=market_price_fen, low_stock_threshold=low_stock_threshold, on_sale=on_sale,
-                     available=stock, allocated=0, reserved=0, sold=0, stock_in=stock)
+                     product_on_sale=product_on_sale, available=stock, allocated=0, reserved=0, sold=0,
+                     stock_in=stock)
 
 
 def to_sku(record: SkuRecord) -> Sku:
@@ -110,6 +115,13 @@ def update_sku_fields(sku_id: str, product_id: str, changes: dict) -> None:
     Fails with SkuMissing when the SKU does not exist (or belongs to another product)."""
     with condition_failure_as(SkuMissing(sku_id)):
         SkuRecord(sku_id).update(actions=sku_update_actions(changes), condition=sku_belongs_to(product_id))
+
+
+def sellable(quantity: int):
+    """The condition of taking `quantity` units for an order: the SKU and its product are on
+    sale and that many units are available."""
+    product_on_sale = SkuRecord.product_on_sale.does_not_exist() | (SkuRecord.product_on_sale == True)  # noqa: E712
+    return (SkuRecord.available >= quantity) & (SkuRecord.on_sale == True) & product_on_sale  # noqa: E712
 
 
 def sku_belongs_to(product_id: str):

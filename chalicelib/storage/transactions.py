@@ -7,12 +7,16 @@ Every SKU keeps `stock_in == available + allocated + reserved + sold`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Iterable
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.catalog import ProductRecord, SkuRecord
+from chalicelib.storage.carts import CartLineRecord
+from chalicelib.storage.catalog import SkuRecord
+from chalicelib.storage.skus import sellable
 from chalicelib.storage.orders import Order, OrderRecord, to_record
 from chalicelib.storage.payments import Payment, PaymentRecord, Refund, RefundRecord, payment_record, refund_record
 
@@ -22,17 +26,11 @@ class OrderAlreadyExists(Exception):
 
 
 class StockShortage(Exception):
-    """Some SKUs had fewer units available than asked, or went off sale."""
+    """Some SKUs had fewer units available than asked, or they or their products went off sale."""
 
     def __init__(self, sku_ids: list[str]):
         super().__init__(", ".join(sku_ids))
         self.sku_ids = sku_ids
-
-
-class ProductUnavailable(Exception):
-    def __init__(self, product_ids: list[str]):
-        super().__init__(", ".join(product_ids))
-        self.product_ids = product_ids
 
 
 class StatusChanged(Exception):
@@ -45,36 +43,47 @@ def failed_indexes(error: TransactWriteError) -> list[int]:
     return [index for index, reason in enumerate(reasons) if reason and reason.code == "ConditionalCheckFailed"]
 
 
-def place_order_reserving_stock(order: Order) -> None:
-    """Put the order and reserve its units, all or nothing.
+@dataclass(frozen=True)
+class ExtraUpdate:
+    """One more Update for the order's transaction, in DynamoDB's own shape (e.g. the coupon
+    wallet's lock, storage/coupons.py), and what to raise when its condition fails."""
+    update: dict[str, Any]  # TableName, Key, UpdateExpression, ConditionExpression, names, values
+    on_failure: Exception
 
-    Conditions: the order id is new; every product is on sale; every SKU is on sale with
-    `available >= quantity`. Items are sent in PynamoDB's order (condition checks, puts,
-    updates), which is the order of the cancellation reasons we map back.
+
+def place_order_reserving_stock(order: Order, cart_sku_ids: Iterable[str] = (),
+                                extra_updates: Iterable[ExtraUpdate] = ()) -> None:
+    """Put the order, reserve its units and take its lines out of the cart, all or nothing.
+
+    Conditions: the order id is new (else OrderAlreadyExists); every SKU and its product are on
+    sale with `available >= quantity` (SkuRecord.product_on_sale spares a ConditionCheck per
+    product; else StockShortage naming the SKUs); each extra update's own condition. The cart
+    lines the order came from (`cart_sku_ids`) are deleted unconditionally: a line already gone
+    is the intended outcome. One TransactWriteItems in DynamoDB's order of our lists (deletes,
+    the put, updates), which is the order of the cancellation reasons mapped back.
     """
-    product_ids = sorted({line.product_id for line in order.lines})
+    extras = list(extra_updates)
+    deletes = [CartLineRecord(order.user_id, sku_id).get_delete_kwargs_from_instance() for sku_id in cart_sku_ids]
+    put = to_record(order).get_save_kwargs_from_instance(condition=OrderRecord.order_id.does_not_exist())
+    sku_updates = [SkuRecord(line.sku_id).get_update_kwargs_from_instance(
+        actions=[SkuRecord.available.add(-line.quantity), SkuRecord.reserved.add(line.quantity)],
+        condition=sellable(line.quantity)) for line in order.lines]
     try:
-        with TransactWrite(connection=OrderRecord._get_connection().connection) as transaction:
-            for product_id in product_ids:
-                transaction.condition_check(ProductRecord, product_id, condition=ProductRecord.on_sale == True)  # noqa: E712
-            transaction.save(to_record(order), condition=OrderRecord.order_id.does_not_exist())
-            for line in order.lines:
-                transaction.update(
-                    SkuRecord(line.sku_id),
-                    actions=[SkuRecord.available.add(-line.quantity), SkuRecord.reserved.add(line.quantity)],
-                    condition=(SkuRecord.available >= line.quantity) & (SkuRecord.on_sale == True),  # noqa: E712
-                )
+        OrderRecord._get_connection().connection.transact_write_items(
+            condition_check_items=[], delete_items=deletes, put_items=[put],
+            update_items=sku_updates + [extra.update for extra in extras])
     except TransactWriteError as error:
         failed = failed_indexes(error)
         if not failed:
             raise
-        order_index = len(product_ids)
+        order_index = len(deletes)
         if order_index in failed:
             raise OrderAlreadyExists() from None
-        off_sale = [product_ids[i] for i in failed if i < order_index]
-        if off_sale:
-            raise ProductUnavailable(off_sale) from None
-        raise StockShortage([order.lines[i - order_index - 1].sku_id for i in failed]) from None
+        first_extra = order_index + 1 + len(sku_updates)
+        for index in failed:
+            if index >= first_extra:
+                raise extras[index - first_extra].on_failure from None
+        raise StockShortage([order.lines[i - order_index - 1].sku_id for i in failed if i > order_index]) from None
 
 
 def cancel_order_releasing_stock(order: Order, reason: str, now: datetime) -> None:
@@ -100,7 +109,7 @@ def pay_order(order: Order, payment: Payment, now: datetime) -> None:
     """
     _leave_pending_payment(order, [OrderRecord.status.set("paid"), OrderRecord.paid_at.set(payment.paid_at),
                                    OrderRecord.transaction_id.set(payment.transaction_id)],
-                           stock_to=SkuRecord.sold, puts=[_payment_put(payment, now)], keep_timer=True)
+                           stock_to=SkuRecord.sold, puts=[_payment_put(payment, now)])
 
 
 def revive_order(order: Order, payment: Payment, now: datetime) -> None:
@@ -155,22 +164,18 @@ def _payment_put(payment: Payment, now: datetime):
     return payment_record(payment, now), PaymentRecord.transaction_id.does_not_exist()
 
 
-def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: list | None = None,
-                           keep_timer: bool = False) -> None:
+def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: list | None = None) -> None:
     """Apply `order_actions` (condition: still pending_payment) and move each line's units from
     reserved to `stock_to`, all or nothing. `puts` are (record, condition) pairs written in the
-    same transaction, before the order update. The pay-deadline timer goes, unless `keep_timer`:
-    paying keeps it (taking it off the sweep's index costs index writes on the notify), and the
-    deadline's timer message, finding the order paid, clears it (orders.clear_timer)."""
+    same transaction, before the order update."""
     puts = puts or []
-    timer = [] if keep_timer else [OrderRecord.timer_kind.remove(), OrderRecord.timer_at.remove()]
     try:
         with TransactWrite(connection=OrderRecord._get_connection().connection) as transaction:
             for record, condition in puts:
                 transaction.save(record, condition=condition)
             transaction.update(
                 OrderRecord(order.order_id),
-                actions=order_actions + timer,
+                actions=order_actions,
                 condition=OrderRecord.status == "pending_payment",
             )
             for line in order.lines:

@@ -94,3 +94,23 @@ def place_pickup_order(client, token: str, sku_id: str = "sku-fuji-5", quantity:
         "store_id": "store-xuhui", "checkout_token": uuid.uuid4().hex}, token=token)
     assert status == 201, order
     return order
+
+
+def run_order_queue(client) -> int:
+    """Deliver the order-timers messages that are due now (the low-stock checks after an order;
+    delayed pay-deadline timers stay queued) to their Lambda, as SQS would; returns how many."""
+    from chalicelib import queues
+
+    sqs, url = queues._client(), queues.queue_url(queues.ORDER_TIMERS.name)
+    delivered = 0
+    for _ in range(10):  # bounded: a test queues a handful
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            break
+        event = client.events.generate_sqs_event(message_bodies=[message["Body"] for message in messages],
+                                                 queue_name=queues.ORDER_TIMERS.name)
+        client.lambda_.invoke("fire_order_timers", event)
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        delivered += len(messages)
+    return delivered

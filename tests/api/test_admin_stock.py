@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from chalicelib.storage.stock import StockMovementRecord
-from tests.api.helpers import admin_token, assert_envelope, call, log_in
+from tests.api.helpers import admin_token, assert_envelope, call, log_in, run_order_queue
 from tests.storage.order_fixtures import counters
 
 
@@ -72,7 +72,8 @@ def test_low_stock_alerts_once_per_crossing(client, admin):
     status, _, _ = call(client, "POST", "/v1/orders", {"items": [{"sku_id": "sku-durian-3kg", "quantity": 10}],
                                                        "delivery_method": "pickup", "store_id": "store-xuhui",
                                                        "checkout_token": uuid.uuid4().hex}, token=user)
-    assert status == 201  # 14 -> 4 available: alert 2
+    assert status == 201  # 14 -> 4 available: alert 2, by the check the order queued
+    assert run_order_queue(client) == 1
     alerts = call(client, "GET", "/v1/admin/alerts?kind=low_stock", token=admin)[1]["items"]
     assert [(a["sku_id"], a["available"]) for a in alerts] == [("sku-durian-3kg", 4), ("sku-durian-3kg", 5)]
     assert alerts[0]["threshold"] == 5

@@ -113,8 +113,8 @@ def test_a_crash_after_the_order_is_written_is_healed_by_the_clients_retry(shop,
     real = transactions.place_order_reserving_stock
     crashed = []
 
-    def crash_once_after_commit(order):
-        real(order)
+    def crash_once_after_commit(order, **parts):
+        real(order, **parts)
         if not crashed:
             crashed.append(order.order_id)
             raise RuntimeError("Lambda died after the transaction committed")

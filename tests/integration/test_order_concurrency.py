@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib import clock
 from chalicelib.schemas.orders import PlaceOrderBody
-from chalicelib.services import checkout
+from chalicelib.services import checkout, stock
 from chalicelib.services import order_lifecycle as lifecycle
 from chalicelib.storage import orders, stores
 from chalicelib.storage.orders import OrderRecord
@@ -67,7 +67,7 @@ def test_a_user_cancel_racing_the_timeout_releases_once(last_ten_units):
     assert counters("s1")["available"] == 10 and counters("s1")["reserved"] == 0
 
 
-def test_concurrent_orders_crossing_the_low_stock_threshold_raise_one_alert(dynamodb_local):
+def test_concurrent_orders_crossing_the_low_stock_threshold_raise_one_alert(dynamodb_local, monkeypatch):
     from chalicelib import clock as clock_module
     from chalicelib.storage import alerts, catalog
 
@@ -78,7 +78,14 @@ def test_concurrent_orders_crossing_the_low_stock_threshold_raise_one_alert(dyna
     body = lambda n: PlaceOrderBody.model_validate({  # noqa: E731
         "items": [{"sku_id": "s2", "quantity": 1}], "delivery_method": "pickup", "store_id": "st1",
         "checkout_token": f"alert-token-{n:03d}"})
+    queued_checks: list[list[str]] = []
+    monkeypatch.setattr(lifecycle, "schedule_after_placed",
+                        lambda order_id, due_at, sku_ids: queued_checks.append(sku_ids))
     _race(10, lambda n: checkout.place_order(f"user-{n}", body(n)))
+    # Each order queued a check of s2; the consumers run them concurrently, as 10 Lambdas
+    # would, and the crossing alerts once.
+    assert queued_checks == [["s2"]] * 10
+    _race(10, lambda n: stock.after_stock_moved(queued_checks[n], decreased=True))
     page, _ = alerts.list_alerts("low_stock", 10, None)
     assert [alert.sku_id for alert in page] == ["s2"]
     assert counters("s2")["available"] == 0

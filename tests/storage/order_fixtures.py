@@ -18,14 +18,15 @@ def make_product(product_id: str = "p1", skus: dict[str, int] | None = None, pri
 
 def make_order(order_id: str, lines: dict[str, int], user_id: str = "u1", product_id: str = "p1",
                price_fen: int = 1000, deadline_minutes: float = 15) -> Order:
-    now = clock.now()
+    now = clock.now()  # created 15 minutes before its deadline (the default PAY_TIMEOUT_MINUTES)
     order_lines = tuple(OrderLine(sku_id=sku, product_id=product_id, name="苹果", specs={"重量": "5斤"},
                                   price_fen=price_fen, quantity=quantity, subtotal_fen=price_fen * quantity,
                                   discount_fen=0, payable_fen=price_fen * quantity)
                         for sku, quantity in lines.items())
     goods = sum(line.subtotal_fen for line in order_lines)
     return Order(order_id=order_id, user_id=user_id, out_trade_no=order_id, status="pending_payment",
-                 request_fingerprint="f", created_at=now, pay_deadline=now + timedelta(minutes=deadline_minutes),
+                 request_fingerprint="f", created_at=now + timedelta(minutes=deadline_minutes - 15),
+                 pay_deadline=now + timedelta(minutes=deadline_minutes),
                  delivery_method="pickup", lines=order_lines, adjustments=(), goods_fen=goods, discount_fen=0,
                  delivery_fee_fen=0, payable_fen=goods, store_id="st1")
 

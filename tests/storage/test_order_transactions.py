@@ -1,12 +1,13 @@
 """Orders and stock move together, all or nothing; each condition's failure path (moto)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from chalicelib import clock
-from chalicelib.storage import orders, transactions
+from chalicelib.storage import catalog, orders, transactions
 from chalicelib.storage.base import ConditionFailed
-from chalicelib.storage.catalog import ProductRecord
 from tests.storage.order_fixtures import pay, counters, make_order, make_product, recorded_payments
 
 
@@ -35,12 +36,29 @@ def test_an_unknown_sku_is_a_shortage_and_creates_no_sku_item(aws):
     assert counters("s1")["available"] == 10
 
 
-def test_an_off_sale_product_writes_nothing(aws):
-    make_product(skus={"s1": 10})
-    ProductRecord("p1").update(actions=[ProductRecord.on_sale.set(False)])
-    with pytest.raises(transactions.ProductUnavailable):
-        transactions.place_order_reserving_stock(make_order("o1", {"s1": 1}))
+def test_a_product_taken_off_sale_fails_its_skus_condition_and_writes_nothing(aws):
+    make_product(skus={"s1": 10, "s2": 10})
+    catalog.update_product("p1", {"on_sale": False}, clock.now())  # copied onto both SKUs, same transaction
+    with pytest.raises(transactions.StockShortage) as error:
+        transactions.place_order_reserving_stock(make_order("o1", {"s1": 1, "s2": 1}))
+    assert error.value.sku_ids == ["s1", "s2"]
     assert orders.get_order("o1") is None and counters("s1")["available"] == 10
+    catalog.update_product("p1", {"on_sale": True}, clock.now())
+    transactions.place_order_reserving_stock(make_order("o1", {"s1": 1}))
+    assert counters("s1")["reserved"] == 1
+
+
+def test_placing_an_order_takes_its_lines_out_of_the_cart_in_the_same_transaction(aws):
+    from chalicelib.storage import carts
+
+    make_product(skus={"s1": 10, "s2": 10})
+    for sku_id in ("s1", "s2"):
+        carts.add_quantity("u1", sku_id, 1, 99, clock.now(), product_id="p1")
+    with pytest.raises(transactions.StockShortage):  # refused: the cart keeps its lines
+        transactions.place_order_reserving_stock(make_order("o1", {"s1": 11}), cart_sku_ids=["s1"])
+    assert [line.sku_id for line in carts.list_lines("u1")] == ["s1", "s2"]
+    transactions.place_order_reserving_stock(make_order("o1", {"s1": 1}), cart_sku_ids=["s1"])
+    assert [line.sku_id for line in carts.list_lines("u1")] == ["s2"]
 
 
 def test_the_same_order_id_twice_is_a_replay_and_reserves_nothing_more(aws):
@@ -81,19 +99,19 @@ def test_a_status_change_from_the_wrong_status_fails_and_changes_nothing(aws):
     assert orders.get_order("o1").status == "pending_payment"
 
 
-def test_due_orders_are_found_by_the_sweep_index_and_a_paid_ones_timer_is_cleared_after_its_deadline(aws):
+def test_the_sweep_finds_unpaid_orders_past_their_deadline_on_the_status_index(aws):
     make_product(skus={"s1": 10})
     transactions.place_order_reserving_stock(make_order("due", {"s1": 1}, deadline_minutes=-1))
     transactions.place_order_reserving_stock(make_order("later", {"s1": 1}, deadline_minutes=15))
+    transactions.place_order_reserving_stock(make_order("not-yet", {"s1": 1}, deadline_minutes=1))
     paid = make_order("paid", {"s1": 1}, deadline_minutes=-2)
     transactions.place_order_reserving_stock(paid)
-    pay(paid)  # paying leaves the timer (no index write on the notify) ...
-    assert orders.due_order_ids(orders.TIMER_PAY_DEADLINE, clock.now(), 10) == ["paid", "due"]
-    from chalicelib.services import order_lifecycle
-
-    assert order_lifecycle.close_if_overdue("paid") == "not_pending"  # ... its deadline's message clears it
-    assert orders.due_order_ids(orders.TIMER_PAY_DEADLINE, clock.now(), 10) == ["due"]
-    assert orders.clear_timer("paid", orders.TIMER_PAY_DEADLINE) is False  # once
+    pay(paid)  # leaves the pending_payment partition: nothing to clear afterwards
+    now = clock.now()
+    assert orders.overdue_unpaid_order_ids(now - timedelta(minutes=5), now, 10) == ["due"]
+    assert orders.overdue_unpaid_order_ids(now, now + timedelta(minutes=2), 10) == ["due", "not-yet"]
+    record = orders.OrderRecord.get("due", consistent_read=True)
+    assert record.timer_kind is None  # unpaid orders carry no timer: one index write fewer
 
 
 def _payment(order, transaction_id="4200000001", outcome="applied"):
