@@ -308,7 +308,7 @@ def _place_order(store: dict[str, Any], floor: dict[str, Any]) -> str:
     transact_items = sum(f["items"] for f in transact.values())
     transact_index = sum(f["index_units"] for f in transact.values())
     transact_theory = sum(t["write_units"] for t in t_transact.values())
-    lines += ["", f"SQS calls / order: {sqs} (the pay-deadline timer; the queue URL is cached after the first). "
+    lines += ["", f"SQS calls / order: {sqs} (the pay-deadline timer, with the low-stock check when an SKU of the order has a threshold; the queue URL is cached after the first). "
               f"Latency: p50 {_fmt(result['latency']['p50_ms'])} ms, p99 {_fmt(result['latency']['p99_ms'])} ms, "
               f"{_fmt(result['latency']['per_second'])} orders/s sequentially; "
               f"{result['p50_ratio_to_floor']:.1f}x the floor `UpdateItem` p50.", "",
