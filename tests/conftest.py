@@ -36,7 +36,7 @@ import moto  # noqa: E402  (must be imported before any botocore session is crea
 import pytest  # noqa: E402
 
 from chalicelib import queues, settings  # noqa: E402
-from chalicelib.services import access_token, flash_sales, pay_gateway, wechat_clients  # noqa: E402
+from chalicelib.services import access_token, activities, flash_sales, gifts, pay_gateway, wechat_clients  # noqa: E402
 from chalicelib.storage import schema  # noqa: E402
 
 
@@ -51,6 +51,8 @@ def reset_process_caches(switching_endpoints: bool = False) -> None:
     access_token.clear_memory_cache()
     pay_gateway.reset_gateway()
     flash_sales.forget_sale()
+    activities.forget_running()
+    gifts.forget_cached_templates()
     if switching_endpoints:
         queues.reset_clients()
         schema.reset_connections()

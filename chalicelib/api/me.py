@@ -16,11 +16,13 @@ def get_me(request: ApiRequest) -> UserProfile:
     return UserProfile.of(profiles.get_profile(request.user_id))
 
 
-@api.route("PATCH", "/v1/me", body=ProfilePatch, response=UserProfile, errors=(400, 401, 403),
-           summary="Change nickname and avatar (from <button open-type=\"chooseAvatar\"> after upload)")
+@api.route("PATCH", "/v1/me", body=ProfilePatch, response=UserProfile, errors=(400, 401, 403, 409),
+           summary="Change nickname and avatar (from <button open-type=\"chooseAvatar\"> after upload); "
+                   "set the birthday (once)")
 def patch_me(request: ApiRequest) -> UserProfile:
     avatar = str(request.body.avatar_url) if request.body.avatar_url is not None else None
-    return UserProfile.of(profiles.update_profile(request.user_id, nickname=request.body.nickname, avatar_url=avatar))
+    return UserProfile.of(profiles.update_profile(request.user_id, nickname=request.body.nickname, avatar_url=avatar,
+                                                  birthday=request.body.birthday))
 
 
 @api.route("POST", "/v1/me/phone", body=PhoneBody, response=UserProfile, errors=(400, 401, 403, 429, 502),

@@ -1,9 +1,10 @@
 """Login and the user's own profile."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, HttpUrl
+from pydantic import AfterValidator, Field, HttpUrl
 
 from chalicelib import clock
 from chalicelib.domain.identity import mask_phone
@@ -33,13 +34,16 @@ class UserProfile(ResponseModel):
     points: int
     phone_masked: str | None = Field(description="e.g. 138****8000; the full number is never returned")
     privacy_consent_version: str | None
+    birthday: str | None = Field(default=None, description="YYYY-MM-DD")
     created_at: str
 
     @classmethod
     def of(cls, user: User) -> "UserProfile":
         return cls(user_id=user.user_id, nickname=user.nickname, avatar_url=user.avatar_url,
                    member_level=user.member_level, points=user.points, phone_masked=mask_phone(user.phone),
-                   privacy_consent_version=user.privacy_consent_version, created_at=clock.to_iso(user.created_at))
+                   privacy_consent_version=user.privacy_consent_version,
+                   birthday=user.birthday.isoformat() if user.birthday else None,
+                   created_at=clock.to_iso(user.created_at))
 
 
 class LoginReply(ResponseModel):
@@ -54,9 +58,19 @@ class AdminLoginReply(ResponseModel):
     expires_in: int
 
 
+def _past_birthday(day: date) -> date:
+    if not date(1900, 1, 1) <= day <= clock.now().astimezone(clock.CHINA_TZ).date():
+        raise ValueError("must be between 1900-01-01 and today")
+    return day
+
+
 class ProfilePatch(RequestModel):
     nickname: str | None = Field(default=None, min_length=1, max_length=64)
     avatar_url: HttpUrl | None = Field(default=None, strict=False)
+    birthday: Annotated[date, AfterValidator(_past_birthday)] | None = Field(
+        default=None, strict=False,
+        description="YYYY-MM-DD, as <picker mode=\"date\"> gives it; set once (409 birthday_already_set "
+                    "for another date): the birthday coupon comes on it every year")
 
 
 class PhoneBody(RequestModel):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from chalicelib import clock
 from chalicelib.domain import auth_tokens, identity, passwords
 from chalicelib.errors import Forbidden, Unauthorized, UpstreamError
+from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
 from chalicelib.services.wechat_clients import open_api
 from chalicelib.services.wechat_errors import wechat_failures_as_app_errors
@@ -17,6 +18,7 @@ from chalicelib.storage import admins, sessions, users
 from chalicelib.storage.users import OpenidMismatch
 
 log = get_logger(__name__)
+gifts = lazy_module("chalicelib.services.gifts")  # only a new user's login needs it
 
 # A bearer token as RFC 6750 writes it (b64token), and no longer than any token we issue could be.
 # Anything else is refused before it is verified: verify_token compares signatures with
@@ -76,7 +78,16 @@ def log_in_with_wechat(code: str) -> UserLogin:
         raise UpstreamError("This WeChat account cannot be logged in; contact the store", code="login_conflict") from None
     issued = _issue(user.user_id, "user", wechat_session.session_key)
     log.info("user logged in", user_id=user.user_id, is_new=user.is_new)
+    _give_new_user_gifts(user)
     return UserLogin(issued, user)
+
+
+def _give_new_user_gifts(user: users.User) -> None:
+    """The new-user coupons (services/gifts.py): never a reason for a login to fail."""
+    try:
+        gifts.give_new_user_gifts(user.user_id, user.created_at)
+    except Exception:  # noqa: BLE001
+        log.exception("new-user gift failed; the next login retries", user_id=user.user_id)
 
 
 def log_in_admin(username: str, password: str) -> IssuedToken:

@@ -15,17 +15,18 @@ import base64
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import pricing
+from chalicelib.domain.coupons import LOCKED, USED, CouponNotApplicable
 from chalicelib.errors import AppError, BadRequest, Conflict, NotFound
 from chalicelib.log import get_logger
 from chalicelib.schemas.orders import CheckoutBody, PlaceOrderBody
-from chalicelib.services import cart, order_lifecycle
+from chalicelib.services import activities, cart, order_coupons, order_lifecycle
 from chalicelib.settings import get_settings
-from chalicelib.storage import addresses, carts, catalog_batch, orders, stores, transactions, users
+from chalicelib.storage import addresses, carts, catalog_batch, coupons, orders, stores, transactions, users
 
 log = get_logger(__name__)
 
@@ -36,6 +37,7 @@ class Prepared:
     address: dict[str, Any] | None
     store_id: str | None
     skus: dict[str, catalog_batch.SellableSku]
+    priced_at: datetime  # the moment coupons and activities were judged valid at (their lock uses it too)
     cart_sku_ids: tuple[str, ...] = ()  # the cart lines this order takes (deleted in its transaction)
 
     def to_check_for_low_stock(self) -> list[str]:
@@ -57,7 +59,8 @@ def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]
     try:
         prepared = _prepare(user_id, body)
         order = _new_order(order_id, user_id, fingerprint, prepared)
-        transactions.place_order_reserving_stock(order, cart_sku_ids=prepared.cart_sku_ids)
+        coupon_locks = order_coupons.lock(user_id, order_id, prepared.quote.applied_coupon_ids, prepared.priced_at)
+        transactions.place_order_reserving_stock(order, cart_sku_ids=prepared.cart_sku_ids, extra_updates=coupon_locks)
     except (AppError, transactions.OrderAlreadyExists) as problem:
         # A replay whose cart or stock has changed since must still find its order.
         existing = orders.get_order(order_id)
@@ -92,7 +95,7 @@ def _as_app_error(problem: Exception, body: PlaceOrderBody) -> AppError:
 
 
 def _new_order(order_id: str, user_id: str, fingerprint: str, prepared: Prepared) -> orders.Order:
-    quote, now = prepared.quote, clock.now()
+    quote, now = prepared.quote, prepared.priced_at
     return orders.Order(
         order_id=order_id, user_id=user_id, out_trade_no=order_id, status="pending_payment",
         request_fingerprint=fingerprint, created_at=now,
@@ -116,25 +119,44 @@ def _after_placed(order: orders.Order, prepared: Prepared) -> None:
 
 
 def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
+    """Read what the quote needs (the SKUs, their products, the address and the coupon wallet in
+    one BatchGetItem; running activities from a per-container cache) and price it."""
+    now = clock.now()
     requested, cart_lines = _requested_items(user_id, body)
     address_key = addresses.address_key(user_id, body.address_id) if body.address_id else None
+    wallet_key = coupons.wallet_key(user_id)
     skus, extras = catalog_batch.get_sellable_skus_and(
         list(requested), {line.sku_id: line.product_id for line in cart_lines},
-        extra=[address_key] if address_key else [])
+        extra=[wallet_key, address_key] if address_key else [wallet_key])
     _check_skus(requested, skus)
     items = [pricing.Item(sku_id=sku_id, product_id=skus[sku_id].product_id, name=skus[sku_id].name,
                           specs=skus[sku_id].specs, price_fen=skus[sku_id].price_fen, quantity=quantity,
                           virtual=skus[sku_id].virtual, category_path=skus[sku_id].category_path)
              for sku_id, quantity in requested.items()]
-    _check_unsupported_discounts(user_id, body)
+    _check_points(user_id, body)
     method = body.delivery_method or pricing.default_delivery_method(items)
     pricing.check_delivery_method(items, method)
     address_items = extras.get(address_key[0], []) if address_key else []
     address, store_id = delivery_target(user_id, body, method, address_read=True,
                                         address=addresses.address_fields_from_raw(address_items[0]) if address_items else None)
-    quote = pricing.price(items, pricing.PricingContext(delivery_method=method))
-    return Prepared(quote=quote, address=address, store_id=store_id, skus=skus,
-                    cart_sku_ids=tuple(line.sku_id for line in cart_lines))
+    wallet_items = extras.get(wallet_key[0], [])
+    wallet = coupons.wallet_from_raw(wallet_items[0]).coupons if wallet_items else ()
+    context = pricing.PricingContext(
+        delivery_method=method, now=now, activities=activities.running_full_reductions(now), wallet=wallet,
+        coupon_ids=tuple(body.coupon_ids) if body.coupon_ids is not None else None)
+    return Prepared(quote=_price(items, context), address=address, store_id=store_id, skus=skus,
+                    priced_at=now, cart_sku_ids=tuple(line.sku_id for line in cart_lines))
+
+
+def _price(items: list[pricing.Item], context: pricing.PricingContext) -> pricing.Quote:
+    """The quote; a chosen coupon another order holds (locked) or has used answers as a lost
+    race for it does: 409 coupon_unavailable."""
+    try:
+        return pricing.price(items, context)
+    except CouponNotApplicable as refused:
+        if refused.reason in (LOCKED, USED):
+            raise order_coupons.CouponUnavailable(details=refused.details) from None
+        raise
 
 
 def _requested_items(user_id: str, body: CheckoutBody) -> tuple[dict[str, int], list[carts.CartLine]]:
@@ -178,11 +200,8 @@ def _shortage_as_it_is_now(sku_ids: list[str], order: orders.Order) -> Conflict:
                                      for sku_id in sku_ids])
 
 
-def _check_unsupported_discounts(user_id: str, body: CheckoutBody) -> None:
-    """Coupons and points are priced by later steps; until then say so instead of ignoring them."""
-    if body.coupon_ids:
-        raise NotFound("No such coupon", code="coupon_not_found",
-                       details=[{"coupon_id": coupon_id} for coupon_id in body.coupon_ids])
+def _check_points(user_id: str, body: CheckoutBody) -> None:
+    """Points are priced by a later step; until then say so instead of ignoring them."""
     if body.points:
         user = users.get_user(user_id)
         balance = user.points if user else 0

@@ -15,7 +15,7 @@ from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_appl
 from chalicelib.errors import Conflict, UpstreamError
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import LowStockCheck, OrderTimer
-from chalicelib.services import payments, shipping_info, stock
+from chalicelib.services import order_coupons, payments, shipping_info, stock
 from chalicelib.services.order_reads import (OrderNotFound, get_order, get_user_order,  # noqa: F401  (part of this module's API)
                                             overdue_unpaid_order_ids)
 from chalicelib.settings import get_settings
@@ -98,7 +98,7 @@ def release_unpaid(order: orders.Order, reason: str) -> None:
             return
         except flash_transactions.SaleEnded:
             pass  # its unsold units went back already: this one follows them
-    transactions.cancel_order_releasing_stock(order, reason, clock.now())
+    transactions.cancel_order_releasing_stock(order, reason, clock.now(), extra_updates=order_coupons.release(order))
 
 
 def _stock_released(order: orders.Order) -> None:

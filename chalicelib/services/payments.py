@@ -15,7 +15,7 @@ from chalicelib import clock
 from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
-from chalicelib.services import refunds, shipping_info
+from chalicelib.services import order_coupons, refunds, shipping_info
 from chalicelib.services.order_reads import get_user_order, overdue_unpaid_order_ids
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.settings import get_settings
@@ -113,7 +113,7 @@ def _apply(order: orders.Order, payment: Payment) -> str:
     now = clock.now()
     try:
         if order.status == "pending_payment":
-            transactions.pay_order(order, payment, now)
+            transactions.pay_order(order, payment, now, extra_updates=order_coupons.use(order, now))
             log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
             return "paid"
         if order.status == "cancelled" and order.flash_sale:
@@ -135,9 +135,12 @@ def _apply(order: orders.Order, payment: Payment) -> str:
 
 def _revive_or_refund(order: orders.Order, payment: Payment, now: datetime) -> str:
     try:
-        transactions.revive_order(order, _with_outcome(payment, REVIVED), now)
+        transactions.revive_order(order, _with_outcome(payment, REVIVED), now,
+                                  extra_updates=order_coupons.take_again(order, now))
     except transactions.StockShortage:
         return _refund_unappliable(order, payment, "paid after the order closed; sold out", now)
+    except order_coupons.CouponsNotTaken:
+        return _refund_unappliable(order, payment, "paid after the order closed; its coupon was used meanwhile", now)
     log.info("late payment revived the order", order_id=order.order_id)
     return "revived"
 

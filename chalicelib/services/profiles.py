@@ -1,8 +1,10 @@
-"""The user's own profile: read it, edit nickname/avatar, bind a phone number, record consent."""
+"""The user's own profile: read it, edit nickname/avatar/birthday, bind a phone number, record consent."""
 from __future__ import annotations
 
+from datetime import date
+
 from chalicelib import clock
-from chalicelib.errors import NotFound
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.access_token import call_with_access_token
 from chalicelib.services.wechat_clients import open_api
 from chalicelib.services.wechat_errors import wechat_failures_as_app_errors
@@ -17,12 +19,16 @@ def get_profile(user_id: str) -> users.User:
     return user
 
 
-def update_profile(user_id: str, *, nickname: str | None, avatar_url: str | None) -> users.User:
-    if nickname is None and avatar_url is None:
+def update_profile(user_id: str, *, nickname: str | None, avatar_url: str | None,
+                   birthday: date | None = None) -> users.User:
+    """A birthday is set once: setting the same one again changes nothing, another one is 409."""
+    if nickname is None and avatar_url is None and birthday is None:
         return get_profile(user_id)
     try:
-        return users.update_profile(user_id, clock.now(), nickname=nickname, avatar_url=avatar_url)
+        return users.update_profile(user_id, clock.now(), nickname=nickname, avatar_url=avatar_url, birthday=birthday)
     except ConditionFailed:
+        if birthday is not None and users.get_user(user_id) is not None:
+            raise Conflict("The birthday is already set and cannot be changed", code="birthday_already_set") from None
         raise NotFound("No such user", code="user_not_found") from None
 
 

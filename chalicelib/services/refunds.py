@@ -15,6 +15,7 @@ from chalicelib.domain.refunds import (FIRST_ATTEMPT_DELAY, RefundExceedsPayment
                                       order_after_refund)
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
+from chalicelib.services import order_coupons
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.storage import after_sales, alerts, orders, payments, refund_transactions
 from chalicelib.storage.payments import ABNORMAL, PROCESSING, STUCK, UNFINISHED, Refund
@@ -93,12 +94,16 @@ def complete_refund(refund: Refund, refund_id: str | None) -> str:
         # Re-decided here, from the order as it is (its status is the transaction's condition):
         # goods that shipped are not put back on sale, whatever was expected at approval.
         restock = current.restock == "pending" and change is not None and order.shipped_at is None
+        # A refund that makes the order whole gives back its coupons still valid, in the same write.
+        now = clock.now()
+        coupons_back = (order_coupons.give_back(order, now)
+                        if change is not None and change.status == "refunded" and order.status != "refunded" else [])
         try:
-            refund_transactions.complete_refund(current, refund_id, clock.now(), change, restock)
+            refund_transactions.complete_refund(current, refund_id, now, change, restock, coupons_back)
         except RefundFinished:
             outcome = "duplicate"
             break
-        except OrderMoved:
+        except (OrderMoved, order_coupons.CouponStateChanged):
             continue
         log.info("refund completed", order_id=current.order_id, amount_fen=current.amount_fen,
                  order_status=change.status if change else None)

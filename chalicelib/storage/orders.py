@@ -183,6 +183,11 @@ class Order:
     refunds_in_flight: frozenset[str] = frozenset()
     sales_counted: bool = False
 
+    @property
+    def coupon_ids(self) -> tuple[str, ...]:
+        """The coupons this order applied (each is one `coupon` adjustment, code = coupon_id)."""
+        return tuple(adjustment["code"] for adjustment in self.adjustments if adjustment["kind"] == "coupon")
+
 
 def to_record(order: Order) -> OrderRecord:
     """A new order's item (the pay-deadline sweep finds it through `by_status`)."""

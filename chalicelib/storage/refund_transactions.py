@@ -9,6 +9,7 @@ total it was read with) make two refunds completing at once add up, never overwr
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterable
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -19,6 +20,7 @@ from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import (ABNORMAL, DUE, FAILED, PROCESSING, SALES_DUE, STUCK, SUCCESS, UNFINISHED,
                                          Refund, RefundRecord)
 from chalicelib.storage.skus import SkuRecord
+from chalicelib.storage.transactions import ExtraUpdate
 
 
 class RefundFinished(Exception):
@@ -31,9 +33,11 @@ class OrderMoved(Exception):
 
 
 def complete_refund(refund: Refund, refund_id: str | None, now: datetime, order: OrderAfterRefund | None,
-                    restock: bool) -> None:
-    """-> success, with `order`'s change and the restock of the refund's lines when `restock`.
-    Raises RefundFinished or OrderMoved; nothing is written then."""
+                    restock: bool, extra_updates: Iterable[ExtraUpdate] = ()) -> None:
+    """-> success, with `order`'s change, the restock of the refund's lines when `restock`, and
+    the extra updates (a fully refunded order's coupons given back). Raises RefundFinished,
+    OrderMoved or an extra update's own failure; nothing is written then."""
+    extras = list(extra_updates)
     actions = [RefundRecord.status.set(SUCCESS), RefundRecord.completed_at.set(now)]
     if refund.lines and order is not None and order.refunded_fen > order.expected_refunded_fen:
         # Units that were counted as sold come off the products' sales: queued for the sales job.
@@ -55,7 +59,15 @@ def complete_refund(refund: Refund, refund_id: str | None, now: datetime, order:
                 transaction.update(SkuRecord(sku_id),
                                    actions=[SkuRecord.sold.add(-units), SkuRecord.available.add(units)],
                                    condition=SkuRecord.sold >= units)
+            for extra in extras:  # raw DynamoDB updates (PynamoDB has no public way in), sent last
+                transaction._update_items.append(extra.update)
     except TransactWriteError as error:
+        first_extra = 1 + (order is not None) + (len(refund.lines) if restock else 0)
+        failed = [index for index, reason in enumerate(error.cancellation_reasons or [])
+                  if reason and reason.code == "ConditionalCheckFailed"]
+        for index in failed:
+            if index >= first_extra:
+                raise extras[index - first_extra].on_failure from None
         _raise_condition_failure(error, order_index=1 if order is not None else None)
         raise
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.storage.activities import ActivityRecord
 from chalicelib.storage.addresses import AddressRecord
 from chalicelib.storage.after_sales import AfterSaleRecord, ClaimsRecord
 from chalicelib.storage.alerts import AlertRecord
 from chalicelib.storage.admins import AdminRecord
 from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
+from chalicelib.storage.coupons import CouponTemplateRecord, CouponWalletRecord
 from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.flash_sales import FlashCounterRecord, FlashSaleRecord
 from chalicelib.storage.flash_tickets import FlashEntryRecord, FlashTicketRecord
@@ -22,7 +24,7 @@ from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.skus import SkuRecord
 from chalicelib.storage.stock import StockMovementRecord
 from chalicelib.storage.stores import StoreRecord
-from chalicelib.storage.users import UserRecord
+from chalicelib.storage.users import BirthdayRecord, UserRecord
 
 ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
                                        IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord,
@@ -30,7 +32,9 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        AddressRecord, OrderRecord, CartLineRecord,
                                        StockMovementRecord, AlertRecord, PaymentRecord, RefundRecord,
                                        AfterSaleRecord, ClaimsRecord, FlashSaleRecord, FlashCounterRecord,
-                                       FlashTicketRecord, FlashEntryRecord, RateLimitRecord)
+                                       FlashTicketRecord, FlashEntryRecord, RateLimitRecord,
+                                       CouponTemplateRecord, CouponWalletRecord, ActivityRecord,
+                                       BirthdayRecord)
 
 
 def create_all_tables() -> list[str]:

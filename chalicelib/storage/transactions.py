@@ -51,6 +51,20 @@ class ExtraUpdate:
     on_failure: Exception
 
 
+def _transact_raw(*, deletes: list[dict] = (), puts: list[dict] = (), updates: list[dict] = ()) -> None:
+    """One TransactWriteItems of items in PynamoDB's operation shape (from the models'
+    get_*_kwargs_from_instance, or raw DynamoDB like ExtraUpdate's), sent in this order:
+    deletes, puts, updates (the order of TransactWriteError's cancellation reasons)."""
+    OrderRecord._get_connection().connection.transact_write_items(
+        condition_check_items=[], delete_items=list(deletes), put_items=list(puts), update_items=list(updates))
+
+
+def _raise_extra_failure(failed: list[int], first_extra: int, extras: list[ExtraUpdate]) -> None:
+    for index in failed:
+        if index >= first_extra:
+            raise extras[index - first_extra].on_failure from None
+
+
 def place_order_reserving_stock(order: Order, cart_sku_ids: Iterable[str] = (),
                                 extra_updates: Iterable[ExtraUpdate] = ()) -> None:
     """Put the order, reserve its units and take its lines out of the cart, all or nothing.
@@ -69,9 +83,7 @@ def place_order_reserving_stock(order: Order, cart_sku_ids: Iterable[str] = (),
         actions=[SkuRecord.available.add(-line.quantity), SkuRecord.reserved.add(line.quantity)],
         condition=sellable(line.quantity)) for line in order.lines]
     try:
-        OrderRecord._get_connection().connection.transact_write_items(
-            condition_check_items=[], delete_items=deletes, put_items=[put],
-            update_items=sku_updates + [extra.update for extra in extras])
+        _transact_raw(deletes=deletes, puts=[put], updates=sku_updates + [extra.update for extra in extras])
     except TransactWriteError as error:
         failed = failed_indexes(error)
         if not failed:
@@ -79,68 +91,67 @@ def place_order_reserving_stock(order: Order, cart_sku_ids: Iterable[str] = (),
         order_index = len(deletes)
         if order_index in failed:
             raise OrderAlreadyExists() from None
-        first_extra = order_index + 1 + len(sku_updates)
-        for index in failed:
-            if index >= first_extra:
-                raise extras[index - first_extra].on_failure from None
+        _raise_extra_failure(failed, order_index + 1 + len(sku_updates), extras)
         raise StockShortage([order.lines[i - order_index - 1].sku_id for i in failed if i > order_index]) from None
 
 
-def cancel_order_releasing_stock(order: Order, reason: str, now: datetime) -> None:
-    """pending_payment -> cancelled, units reserved -> available, in one transaction.
+def cancel_order_releasing_stock(order: Order, reason: str, now: datetime,
+                                 extra_updates: Iterable[ExtraUpdate] = ()) -> None:
+    """pending_payment -> cancelled, units reserved -> available (and the extra updates, e.g.
+    its coupons unlocked), in one transaction.
 
     Raises StatusChanged when the order is no longer pending_payment (paid, or already closed
     by the other of timer and sweep), in which case nothing was written.
     """
     _leave_pending_payment(order, [OrderRecord.status.set("cancelled"), OrderRecord.cancelled_at.set(now),
                                    OrderRecord.cancel_reason.set(reason)],
-                           stock_to=SkuRecord.available)
+                           stock_to=SkuRecord.available, extras=list(extra_updates))
 
 
 class DuplicatePayment(Exception):
     """This transaction_id is recorded already: the notify is a duplicate."""
 
 
-def pay_order(order: Order, payment: Payment, now: datetime) -> None:
-    """Record the payment and move the order pending_payment -> paid, units reserved -> sold.
+def pay_order(order: Order, payment: Payment, now: datetime, extra_updates: Iterable[ExtraUpdate] = ()) -> None:
+    """Record the payment and move the order pending_payment -> paid, units reserved -> sold
+    (and the extra updates, e.g. its coupons used).
 
     Raises DuplicatePayment (transaction_id recorded before) or StatusChanged (the order is no
     longer unpaid); nothing is written then.
     """
     _leave_pending_payment(order, [OrderRecord.status.set("paid"), OrderRecord.paid_at.set(payment.paid_at),
                                    OrderRecord.transaction_id.set(payment.transaction_id)],
-                           stock_to=SkuRecord.sold, puts=[_payment_put(payment, now)])
+                           stock_to=SkuRecord.sold, puts=[_payment_put(payment, now)], extras=list(extra_updates))
 
 
-def revive_order(order: Order, payment: Payment, now: datetime) -> None:
-    """A payment for an order that was closed: take its units from available stock again and
-    move it cancelled -> paid, with the payment recorded, all or nothing.
+def revive_order(order: Order, payment: Payment, now: datetime, extra_updates: Iterable[ExtraUpdate] = ()) -> None:
+    """A payment for an order that was closed: take its units from available stock again (and
+    the extra updates, e.g. its coupons taken again) and move it cancelled -> paid, with the
+    payment recorded, all or nothing.
 
-    Raises DuplicatePayment, StatusChanged (not cancelled any more) or StockShortage.
+    Raises DuplicatePayment, StatusChanged (not cancelled any more), StockShortage, or an extra
+    update's own failure.
     """
+    extras = list(extra_updates)
+    record, condition = _payment_put(payment, now)
+    order_update = OrderRecord(order.order_id).get_update_kwargs_from_instance(
+        actions=[OrderRecord.status.set("paid"), OrderRecord.paid_at.set(payment.paid_at),
+                 OrderRecord.transaction_id.set(payment.transaction_id), OrderRecord.cancelled_at.remove(),
+                 OrderRecord.cancel_reason.remove()],
+        condition=OrderRecord.status == "cancelled")
+    sku_updates = [SkuRecord(line.sku_id).get_update_kwargs_from_instance(
+        actions=[SkuRecord.available.add(-line.quantity), SkuRecord.sold.add(line.quantity)],
+        condition=SkuRecord.available >= line.quantity) for line in order.lines]
     try:
-        with TransactWrite(connection=OrderRecord._get_connection().connection) as transaction:
-            record, condition = _payment_put(payment, now)
-            transaction.save(record, condition=condition)
-            transaction.update(
-                OrderRecord(order.order_id),
-                actions=[OrderRecord.status.set("paid"), OrderRecord.paid_at.set(payment.paid_at),
-                         OrderRecord.transaction_id.set(payment.transaction_id), OrderRecord.cancelled_at.remove(),
-                         OrderRecord.cancel_reason.remove()],
-                condition=OrderRecord.status == "cancelled",
-            )
-            for line in order.lines:
-                transaction.update(
-                    SkuRecord(line.sku_id),
-                    actions=[SkuRecord.available.add(-line.quantity), SkuRecord.sold.add(line.quantity)],
-                    condition=SkuRecord.available >= line.quantity,
-                )
+        _transact_raw(puts=[record.get_save_kwargs_from_instance(condition=condition)],
+                      updates=[order_update, *sku_updates, *(extra.update for extra in extras)])
     except TransactWriteError as error:
         failed = failed_indexes(error)
         if 0 in failed:
             raise DuplicatePayment() from None
         if 1 in failed:
             raise StatusChanged() from None
+        _raise_extra_failure(failed, 2 + len(sku_updates), extras)
         if failed:
             raise StockShortage([order.lines[i - 2].sku_id for i in failed]) from None
         raise
@@ -164,30 +175,25 @@ def _payment_put(payment: Payment, now: datetime):
     return payment_record(payment, now), PaymentRecord.transaction_id.does_not_exist()
 
 
-def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: list | None = None) -> None:
+def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: list | None = None,
+                           extras: list[ExtraUpdate] | None = None) -> None:
     """Apply `order_actions` (condition: still pending_payment) and move each line's units from
     reserved to `stock_to`, all or nothing. `puts` are (record, condition) pairs written in the
-    same transaction, before the order update."""
-    puts = puts or []
+    same transaction, before the order update; `extras` after the SKUs."""
+    puts, extras = puts or [], extras or []
+    order_update = OrderRecord(order.order_id).get_update_kwargs_from_instance(
+        actions=order_actions, condition=OrderRecord.status == "pending_payment")
+    sku_updates = [SkuRecord(line.sku_id).get_update_kwargs_from_instance(
+        actions=[SkuRecord.reserved.add(-line.quantity), stock_to.add(line.quantity)],
+        condition=SkuRecord.reserved >= line.quantity) for line in order.lines]
     try:
-        with TransactWrite(connection=OrderRecord._get_connection().connection) as transaction:
-            for record, condition in puts:
-                transaction.save(record, condition=condition)
-            transaction.update(
-                OrderRecord(order.order_id),
-                actions=order_actions,
-                condition=OrderRecord.status == "pending_payment",
-            )
-            for line in order.lines:
-                transaction.update(
-                    SkuRecord(line.sku_id),
-                    actions=[SkuRecord.reserved.add(-line.quantity), stock_to.add(line.quantity)],
-                    condition=SkuRecord.reserved >= line.quantity,
-                )
+        _transact_raw(puts=[record.get_save_kwargs_from_instance(condition=condition) for record, condition in puts],
+                      updates=[order_update, *sku_updates, *(extra.update for extra in extras)])
     except TransactWriteError as error:
         failed = failed_indexes(error)
         if puts and any(index < len(puts) for index in failed):
             raise DuplicatePayment() from None
         if len(puts) in failed:
             raise StatusChanged() from None
+        _raise_extra_failure(failed, len(puts) + 1 + len(sku_updates), extras)
         raise

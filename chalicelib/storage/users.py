@@ -1,11 +1,19 @@
-"""Table `users`: one item per mini-program user, keyed by a user_id derived from the openid."""
+"""Table `users`: one item per mini-program user, keyed by a user_id derived from the openid.
+
+Table `user_birthdays` (hash `month_day` "MM-DD", range `user_id`) lists who was born on each
+day, written with the user's birthday, so the daily birthday gift reads one partition instead
+of scanning every user.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Iterator
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
 
@@ -25,9 +33,18 @@ class UserRecord(Model):
     phone_country_code = UnicodeAttribute(null=True)
     privacy_consent_version = UnicodeAttribute(null=True)
     privacy_consented_at = UTCDateTimeAttribute(null=True)
+    birthday = UnicodeAttribute(null=True)  # YYYY-MM-DD; set once (the birthday gift is yearly)
     created_at = UTCDateTimeAttribute()
     last_login_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+
+
+class BirthdayRecord(Model):
+    class Meta(TableMeta):
+        table_name = table_name("user_birthdays")
+
+    month_day = UnicodeAttribute(hash_key=True)  # MM-DD
+    user_id = UnicodeAttribute(range_key=True)
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,7 @@ class User:
     privacy_consented_at: datetime | None
     created_at: datetime
     is_new: bool = False
+    birthday: date | None = None
 
 
 def _to_user(record: UserRecord, is_new: bool = False) -> User:
@@ -52,6 +70,7 @@ def _to_user(record: UserRecord, is_new: bool = False) -> User:
         points=int(record.points or 0), phone=record.phone,
         privacy_consent_version=record.privacy_consent_version,
         privacy_consented_at=record.privacy_consented_at, created_at=record.created_at, is_new=is_new,
+        birthday=date.fromisoformat(record.birthday) if record.birthday else None,
     )
 
 
@@ -92,8 +111,11 @@ def get_user(user_id: str) -> User | None:
 def update_profile(user_id: str, now: datetime, *, nickname: str | None = None,
                    avatar_url: str | None = None, phone: str | None = None,
                    phone_country_code: str | None = None,
-                   privacy_consent_version: str | None = None) -> User:
-    """Set the given fields on an existing user (condition: the user exists)."""
+                   privacy_consent_version: str | None = None, birthday: date | None = None) -> User:
+    """Set the given fields on an existing user (condition: the user exists).
+
+    A birthday is set once: the condition also requires that none (or the same one) is set, and
+    the user is listed under its MM-DD in `user_birthdays` in the same transaction."""
     record = UserRecord(user_id)
     actions = [UserRecord.updated_at.set(now)]
     if nickname is not None:
@@ -106,6 +128,29 @@ def update_profile(user_id: str, now: datetime, *, nickname: str | None = None,
     if privacy_consent_version is not None:
         actions.append(UserRecord.privacy_consent_version.set(privacy_consent_version))
         actions.append(UserRecord.privacy_consented_at.set(now))
+    if birthday is not None:
+        return _set_with_birthday(user_id, actions, birthday)
     with condition_failure_as(ConditionFailed):
         record.update(actions=actions, condition=UserRecord.user_id.exists())
     return _to_user(record)
+
+
+def _set_with_birthday(user_id: str, actions: list, birthday: date) -> User:
+    text = birthday.isoformat()
+    condition = UserRecord.user_id.exists() & (UserRecord.birthday.does_not_exist() | (UserRecord.birthday == text))
+    try:
+        with TransactWrite(connection=UserRecord._get_connection().connection) as transaction:
+            transaction.save(BirthdayRecord(text[5:], user_id))
+            transaction.update(UserRecord(user_id), actions=actions + [UserRecord.birthday.set(text)],
+                               condition=condition)
+    except TransactWriteError as error:
+        if any(reason and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons or []):
+            raise ConditionFailed(f"user {user_id} is missing or has another birthday") from None
+        raise
+    return _to_user(UserRecord.get(user_id, consistent_read=True))
+
+
+def users_born_on(month_day: str) -> Iterator[str]:
+    """The ids of the users whose birthday is on MM-DD (one partition, paged by PynamoDB)."""
+    for record in BirthdayRecord.query(month_day, attributes_to_get=["user_id"]):
+        yield record.user_id
