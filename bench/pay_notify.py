@@ -203,7 +203,7 @@ def _prepare_store() -> None:
 
     schema.create_all_tables()
     queues.create_all_queues()
-    seed_demo_store()
+    seed_demo_store(marketing=False)
     for sku_id in ORDER_ITEMS:
         stock.adjust_stock(sku_id, stock.StockChange(sku_id, delta=RESTOCK_UNITS), "bench restock", "bench")
 

@@ -40,7 +40,10 @@ ADDRESS = {"name": "张三", "phone": "13800138000", "province": "上海市", "c
            "detail": "漕溪北路88号"}
 CATEGORY_QUERY = {"category_id": "c-fruit", "sort": "sales", "limit": 20}
 SEARCH_WORD = "苹果"
-SCENARIO_ORDER = ("add_to_cart", "products_category", "products_search", "checkout_preview", "place_order")
+SCENARIO_ORDER = ("add_to_cart", "products_category", "products_search", "checkout_preview", "place_order",
+                  "checkout_preview_coupons", "place_order_coupons")
+COUPON_SHOPPER_CODE = "couponer-1"  # a second shopper, with a wallet of WALLET_SIZE coupons
+WALLET_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def _prepare_store() -> list[str]:
 
     schema.create_all_tables()
     queues.create_all_queues()
-    seeded = seed_demo_store()
+    seeded = seed_demo_store(marketing=False)  # the coupon scenarios build their own wallet
     for sku_id in CART:
         stock.adjust_stock(sku_id, stock.StockChange(sku_id, delta=RESTOCK_UNITS), "bench restock", "bench")
     return seeded
@@ -127,6 +130,7 @@ def _scenarios(client: Any) -> list[Scenario]:
         _json(_call(client, "DELETE", f"/v1/cart/items/{ADDED_SKU}", token=token), "remove line")
 
     put_back_cart(0)
+    coupon_scenarios = _coupon_scenarios(client)
     three_lines = lambda body: len(body["lines"]) == 3  # noqa: E731
     checkout = {"address_id": address_id}  # no items: the selected cart lines; express to the address
     category_path = f"/v1/products?{urlencode(CATEGORY_QUERY)}"
@@ -147,6 +151,71 @@ def _scenarios(client: Any) -> list[Scenario]:
                                  token=token),
                  lambda body: three_lines(body) and body["status"] == "pending_payment",
                  status=201, prepare=put_back_cart),
+        *coupon_scenarios,
+    ]
+
+
+def _coupon_templates() -> list[dict[str, Any]]:
+    """WALLET_SIZE templates of every kind: 5 满减 and 5 fruit 折扣 (one stack group), 5 无门槛
+    (another group), 5 for durian only (out of scope for the bench's cart)."""
+    common = {"channel": "claim", "valid_days": 30, "total": 1000, "per_user_limit": 1}
+    full = [{"name": f"满{t // 100}减{off // 100}", "kind": "full_reduction", "threshold_fen": t, "off_fen": off}
+            for t, off in ((5000, 300), (10000, 800), (15000, 1500), (20000, 2500), (25000, 3500))]
+    rates = [{"name": f"水果{rate / 100:g}折", "kind": "discount", "rate_permille": rate, "cap_fen": cap,
+              "scope": {"category_ids": ["c-fruit"]}} for rate, cap in ((950, 1000), (930, 1500), (900, 2000),
+                                                                        (880, 2500), (850, 3000))]
+    bonus = [{"name": f"无门槛{off // 100}元", "kind": "no_threshold", "off_fen": off, "stack_group": "bonus"}
+             for off in (100, 200, 300, 400, 500)]
+    durian = [{"name": f"榴莲减{off // 100}", "kind": "no_threshold", "off_fen": off, "stack_group": "durian",
+               "scope": {"product_ids": ["p-durian"]}} for off in (500, 1000, 1500, 2000, 2500)]
+    return [{**common, **fields} for fields in full + rates + bonus + durian]
+
+
+def _coupon_scenarios(client: Any) -> list[Scenario]:
+    """Preview with WALLET_SIZE coupons in the wallet (the best combination searched), and place
+    order with 2 coupons (locked in its transaction); between orders, the last one is cancelled
+    (its coupons and units come back) and the cart refilled, untimed and unmetered."""
+    from chalicelib.schemas.coupons import CreateTemplateBody
+    from chalicelib.services import coupons
+
+    login = _json(_call(client, "POST", "/v1/auth/login", {"code": COUPON_SHOPPER_CODE}), "coupon shopper login")
+    token, user_id = login["token"], login["user"]["user_id"]
+    address_id = _json(_call(client, "POST", "/v1/addresses", ADDRESS, token=token), "address", 201)["address_id"]
+    wallet = {}
+    for fields in _coupon_templates():
+        template = coupons.create_template(CreateTemplateBody.model_validate(fields))
+        wallet[fields["name"]] = coupons.issue_coupon(user_id, template.template_id, channel="claim")[0].coupon_id
+    chosen = [wallet["水果9折"], wallet["无门槛5元"]]
+    placed: list[str] = []
+
+    def refill(_: int) -> None:
+        for order_id in placed:
+            _json(_call(client, "POST", f"/v1/orders/{order_id}/cancel", token=token), "cancel")
+        placed.clear()
+        present = {line["sku_id"] for line in _json(_call(client, "GET", "/v1/cart", token=token), "cart")["lines"]}
+        for sku_id, quantity in CART.items():
+            if sku_id not in present:
+                _json(_call(client, "POST", "/v1/cart/items", {"sku_id": sku_id, "quantity": quantity}, token=token),
+                      f"re-add {sku_id}")
+
+    def place(_: int) -> Any:
+        response = _call(client, "POST", "/v1/orders", {"address_id": address_id, "coupon_ids": chosen,
+                                                         "checkout_token": uuid.uuid4().hex}, token=token)
+        if response.status_code == 201:
+            placed.append(json.loads(response.body)["order_id"])
+        return response
+
+    refill(0)
+    applied = lambda body: sum(1 for c in body["coupons"] if c["applied"])  # noqa: E731
+    return [
+        Scenario("checkout_preview_coupons",
+                 f"POST /v1/checkout/preview (3 cart lines, {WALLET_SIZE} coupons in the wallet, best combination)",
+                 lambda i: _call(client, "POST", "/v1/checkout/preview", {"address_id": address_id}, token=token),
+                 lambda body: len(body["coupons"]) == WALLET_SIZE and applied(body) == 2),
+        Scenario("place_order_coupons", "POST /v1/orders (3-line cart, express, 2 coupons)", place,
+                 lambda body: body["status"] == "pending_payment"
+                 and sum(1 for a in body["adjustments"] if a["kind"] == "coupon") == 2,
+                 status=201, prepare=refill),
     ]
 
 
@@ -236,7 +305,7 @@ def _measure_all(simulator: Any, dynamodb_endpoint: str, n: int, warmup: int) ->
             for scenario in _scenarios(client):
                 result, usage = measure(scenario, meter, sqs, floor, n, warmup, floor_samples)
                 result["theoretical"] = theoretical_per_request(usage, fetch, n)
-                if scenario.name == "place_order":
+                if scenario.name in ("place_order", "place_order_coupons"):
                     result["transaction_actions"] = transaction_actions(usage, n)
                 results[scenario.name] = result
         finally:

@@ -96,7 +96,7 @@ def _prepare_store(shop: Any) -> None:
     schema.create_all_tables()
     queues.create_all_queues()
     if len(catalog_batch.get_sellable_skus(list(shop.CART))) < len(shop.CART):  # not seeded by bench.shop
-        seed_demo_store()
+        seed_demo_store(marketing=False)
     for sku_id in shop.CART:
         stock.adjust_stock(sku_id, stock.StockChange(sku_id, delta=RESTOCK_UNITS), "bench throughput", "bench")
 

@@ -20,11 +20,14 @@ def _walk(categories: list[dict[str, Any]], path: tuple[str, ...] = ()) -> Itera
         yield from _walk(category.get("children", []), own_path)
 
 
-def seed_demo_store() -> list[str]:
+def seed_demo_store(marketing: bool = True) -> list[str]:
+    """The demo store; with `marketing`, its full-reduction activity and coupon templates too
+    (the local stack has them; tests that assert amounts seed without, so no new-user gift or
+    activity moves their prices)."""
     from chalicelib.storage.base import ConditionFailed
 
     store = json.loads(DEMO_STORE.read_text(encoding="utf-8"))
-    created = {"categories": 0, "products": 0, "skus": 0, "stores": 0, "flash_sales": 0}
+    created = {"categories": 0, "products": 0, "skus": 0, "stores": 0, "flash_sales": 0, "marketing": 0}
 
     def create(kind: str, write: Callable[[], Any]) -> None:
         try:
@@ -37,10 +40,37 @@ def seed_demo_store() -> list[str]:
     paths = _seed_categories(store["categories"], create)
     low_stock = _seed_products(store["products"], paths, create)
     sales = _seed_flash_sales(store.get("flash_sales", []), create)
+    promotions = _seed_marketing(store.get("marketing", {}), create) if marketing else []
     return [f"{store['store']}: created {created['categories']} categories, {created['products']} products, "
             f"{created['skus']} SKUs, {created['stores']} pickup stores (existing ones kept)",
             f"low stock: {', '.join(low_stock) or 'none'}",
-            f"flash sales: {', '.join(sales) or 'none'}"]
+            f"flash sales: {', '.join(sales) or 'none'}",
+            f"marketing: {', '.join(promotions) or 'none'}"]
+
+
+def _seed_marketing(marketing: dict[str, Any], create: Callable) -> list[str]:
+    """The activities (running from the first seeding for `lasts_days`) and coupon templates,
+    through the same services as the admin routes; fixed ids keep re-seeding from adding more."""
+    from datetime import timedelta
+
+    from chalicelib import clock
+    from chalicelib.schemas.activities import CreateActivityBody
+    from chalicelib.schemas.coupons import CreateTemplateBody
+    from chalicelib.services import activities, coupons
+
+    now, described = clock.now(), []
+    for activity in marketing.get("activities", []):
+        body = CreateActivityBody.model_validate({
+            "kind": "full_reduction", "name": activity["name"], "tiers": activity["tiers"],
+            "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=activity["lasts_days"])).isoformat()})
+        create("marketing", lambda: activities.create_activity(body, activity_id=activity["id"]))
+        described.append(f"{activity['id']} ({activity['name']})")
+    for template in marketing.get("coupon_templates", []):
+        fields = {name: value for name, value in template.items() if name != "id"}
+        body = CreateTemplateBody.model_validate(fields)
+        create("marketing", lambda: coupons.create_template(body, template_id=template["id"]))
+        described.append(f"{template['id']} ({template['name']}, {template['channel']})")
+    return described
 
 
 def _seed_stores(stores: list[dict[str, Any]], create: Callable) -> None:

@@ -245,6 +245,11 @@ class LocalStack:
             f"-d '{{\"sku_id\":\"sku-cherry-1kg\",\"quantity\":1,\"request_id\":\"demo-flash-0001\","
             f"\"delivery_method\":\"pickup\",\"store_id\":\"store-xuhui\"}}'",
             f"  curl -s {api}/v1/flash-sales/tickets/<ticket_id> {AUTH}",
+            "  # coupons (a new user got 新人无门槛5元 at login) and 满200减20: claim two, let preview pick the best",
+            f"  curl -s {api}/v1/coupons",
+            f"  curl -s -X POST {api}/v1/coupons/tpl-demo-fruit-90/claim {AUTH}",
+            f"  curl -s -X POST {api}/v1/coupons/tpl-demo-100-15/claim {AUTH}",
+            f"  curl -s -X POST {api}/v1/checkout/preview {AUTH} {JSON} -d '{DEMO_COUPON_PREVIEW}'",
             "  # hammer a new sale with 200 buyers and check it sells exactly its units: make hammer",
             f"  curl -s -X POST {api}/v1/admin/auth/login -H 'Content-Type: application/json' -d {admin_body}",
             "", "Ctrl-C stops everything.", "",
@@ -253,6 +258,8 @@ class LocalStack:
 
 
 AUTH = '-H "Authorization: Bearer $TOKEN"'
+DEMO_COUPON_PREVIEW = ('{"items":[{"sku_id":"sku-cherry-1kg","quantity":1},{"sku_id":"sku-fuji-10","quantity":1},'
+                       '{"sku_id":"sku-navel-10","quantity":1}],"delivery_method":"pickup","store_id":"store-xuhui"}')
 JSON = "-H 'Content-Type: application/json'"
 
 

@@ -65,10 +65,11 @@ def list_running() -> list[ActivityOut]:
     return [activity_out(activity) for activity in sorted(_running(now), key=lambda a: (a.ends_at, a.activity_id))]
 
 
-def create_activity(body: CreateActivityBody) -> AdminActivityOut:
+def create_activity(body: CreateActivityBody, activity_id: str | None = None) -> AdminActivityOut:
+    """A new activity (a fixed `activity_id` is for the demo seed: ConditionFailed if it exists)."""
     now = clock.now()
     _check_future_end(body.ends_at, now)
-    activity = Activity(activity_id=f"act-{uuid.uuid4().hex[:16]}", kind=body.kind, name=body.name,
+    activity = Activity(activity_id=activity_id or f"act-{uuid.uuid4().hex[:16]}", kind=body.kind, name=body.name,
                         tiers=tuple((tier.threshold_fen, tier.off_fen) for tier in body.tiers),
                         scope=scope_from(body.scope.model_dump() if body.scope else {}), starts_at=body.starts_at,
                         ends_at=body.ends_at, status=body.status, created_at=now, updated_at=now)

@@ -36,11 +36,12 @@ MAX_WALLET_COUPONS = 300  # after pruning; past this a claim is refused (409 wal
 
 # --- the merchant's templates -----------------------------------------------------------------
 
-def create_template(body: CreateTemplateBody) -> AdminTemplateOut:
+def create_template(body: CreateTemplateBody, template_id: str | None = None) -> AdminTemplateOut:
+    """A new template (a fixed `template_id` is for the demo seed: ConditionFailed if it exists)."""
     now = clock.now()
     values = body.model_dump(exclude={"scope"})
     template = CouponTemplate(
-        template_id=f"tpl-{uuid.uuid4().hex[:16]}", **_normalised(values), scope=coupons.scope_from(
+        template_id=template_id or f"tpl-{uuid.uuid4().hex[:16]}", **_normalised(values), scope=coupons.scope_from(
             body.scope.model_dump() if body.scope else {}), issued=0, terms_version=1, created_at=now, updated_at=now)
     coupons.create_template(template)
     log.info("coupon template created", template_id=template.template_id, channel=template.channel)

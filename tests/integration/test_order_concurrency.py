@@ -89,3 +89,26 @@ def test_concurrent_orders_crossing_the_low_stock_threshold_raise_one_alert(dyna
     page, _ = alerts.list_alerts("low_stock", 10, None)
     assert [alert.sku_id for alert in page] == ["s2"]
     assert counters("s2")["available"] == 0
+
+
+def test_two_orders_with_the_same_coupon_one_wins_the_other_reserves_nothing(last_ten_units):
+    from chalicelib.domain.coupons import CouponScope
+    from chalicelib.services import coupons as coupon_service
+    from chalicelib.storage import coupons
+
+    now = clock.now()
+    coupons.create_template(coupons.CouponTemplate(
+        template_id="t5", name="无门槛5元", kind="no_threshold", threshold_fen=0, off_fen=500, rate_permille=0,
+        cap_fen=0, scope=CouponScope(), valid_from=None, valid_to=None, valid_days=30, claim_from=None,
+        claim_to=None, total=10, issued=0, per_user_limit=1, channel="claim", stack_group="default",
+        status="active", terms_version=1, created_at=now, updated_at=now))
+    coupon, _ = coupon_service.issue_coupon("user-1", "t5", channel="claim")
+    results = _race(2, lambda n: checkout.place_order(
+        "user-1", _body(f"coupon-token-{n}").model_copy(update={"coupon_ids": [coupon.coupon_id]}))[0].order_id)
+    placed = [r for r in results if r.startswith("o")]
+    assert len(placed) == 1 and set(results) - set(placed) == {"coupon_unavailable"}
+    assert OrderRecord.count() == 1
+    assert counters("s1")["reserved"] == 1 and counters("s1")["available"] == 9
+    wallet = coupons.get_wallet("user-1", consistent=True)
+    assert wallet.get(coupon.coupon_id).status == "locked"
+    assert wallet.history[coupon.coupon_id].order_id == placed[0]

@@ -31,3 +31,32 @@ def test_the_demo_flash_sale_is_carved_once_however_often_the_store_is_seeded(aw
     seed_demo_store()
     assert [sale.sale_id for sale in FlashSaleRecord.scan()] == ["fs-demo-cherry"]
     assert counters("sku-cherry-1kg")["allocated"] == 20
+
+
+def test_the_demo_marketing_is_seeded_once_and_preview_picks_its_best_combination_with_reasons(client):
+    """README's walk-through: a new user (new-user gift at login) claims the fruit 9折 and the
+    满100减15 coupons and previews 247.80 yuan of fruit for pickup."""
+    from chalicelib.services import activities
+    from chalicelib.storage.activities import ActivityRecord
+    from chalicelib.storage.coupons import CouponTemplateRecord
+    from tests.api.helpers import call, log_in
+
+    seed_demo_store()
+    assert seed_demo_store()[3].startswith("marketing: act-demo-full-reduction")
+    assert ActivityRecord.count() == 1 and CouponTemplateRecord.count() == 3
+    activities.forget_running()
+    token, _ = log_in(client, "newcomer-1")
+    for template_id in ("tpl-demo-fruit-90", "tpl-demo-100-15"):
+        assert call(client, "POST", f"/v1/coupons/{template_id}/claim", token=token)[0] == 201
+    status, quote, _ = call(client, "POST", "/v1/checkout/preview", {
+        "items": [{"sku_id": "sku-cherry-1kg", "quantity": 1}, {"sku_id": "sku-fuji-10", "quantity": 1},
+                  {"sku_id": "sku-navel-10", "quantity": 1}],
+        "delivery_method": "pickup", "store_id": "store-xuhui"}, token=token)
+    assert status == 200, quote
+    assert [(a["kind"], a["description"]) for a in quote["adjustments"]][0][0] == "full_reduction"
+    by_name = {coupon["coupon_id"]: coupon for coupon in quote["coupons"]}
+    applied = {c["coupon_id"] for c in by_name.values() if c["applied"]}
+    assert len(applied) == 2  # the fruit 9折 and the new-user 5 yuan
+    assert [c["reason"] for c in by_name.values() if not c["applied"]] == ["does_not_stack"]  # 满100减15
+    assert (quote["goods_fen"], quote["discount_fen"], quote["payable_fen"]) == (24780, 4778, 20002)
+    activities.forget_running()
