@@ -44,11 +44,11 @@ def lock(user_id: str, order_id: str, coupon_ids: tuple[str, ...], now: datetime
 
 
 def release(order: Order) -> list[ExtraUpdate]:
-    return _moved(order, lambda ids: coupons.release_coupons(order.user_id, ids, order.order_id))
+    return _moved(order.coupon_ids, lambda ids: coupons.release_coupons(order.user_id, ids, order.order_id))
 
 
 def use(order: Order, now: datetime) -> list[ExtraUpdate]:
-    return _moved(order, lambda ids: coupons.use_coupons(order.user_id, ids, order.order_id, now))
+    return _moved(order.coupon_ids, lambda ids: coupons.use_coupons(order.user_id, ids, order.order_id, now))
 
 
 def take_again(order: Order, now: datetime) -> list[ExtraUpdate]:
@@ -66,14 +66,12 @@ def give_back(order: Order, now: datetime) -> list[ExtraUpdate]:
     wallet = coupons.get_wallet(order.user_id, consistent=True)
     valid = tuple(coupon_id for coupon_id in order.coupon_ids
                   if (coupon := wallet.get(coupon_id)) is not None and coupon.status == "used" and now < coupon.valid_to)
-    return _moved_ids(valid, lambda ids: coupons.return_coupons(order.user_id, ids, order.order_id, now))
+    return _moved(valid, lambda ids: coupons.return_coupons(order.user_id, ids, order.order_id, now))
 
 
-def _moved(order: Order, build) -> list[ExtraUpdate]:
-    return _moved_ids(order.coupon_ids, build)
-
-
-def _moved_ids(coupon_ids: tuple[str, ...], build) -> list[ExtraUpdate]:
+def _moved(coupon_ids: tuple[str, ...], build) -> list[ExtraUpdate]:
+    """One wallet Update moving these coupons (none when there are none); its condition failing
+    means the wallet and the order disagree (CouponStateChanged)."""
     if not coupon_ids:
         return []
     return [ExtraUpdate(build(coupon_ids).as_request(), CouponStateChanged(", ".join(coupon_ids)))]

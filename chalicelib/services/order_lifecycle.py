@@ -20,7 +20,7 @@ from chalicelib.services.order_reads import (OrderNotFound, get_order, get_user_
                                             overdue_unpaid_order_ids)
 from chalicelib.settings import get_settings
 from chalicelib.services.flash_sales import forget_sale
-from chalicelib.storage import flash_transactions, order_lists, orders, transactions
+from chalicelib.storage import alerts, flash_transactions, order_lists, orders, transactions
 from chalicelib.storage import payments as payment_store
 from chalicelib.storage.base import ConditionFailed
 
@@ -87,6 +87,9 @@ def close_if_overdue(order_id: str) -> str:
     return "closed"
 
 
+COUPON_MISMATCH = "coupon_mismatch"  # alert kind: an order's coupons are not where its status says
+
+
 def release_unpaid(order: orders.Order, reason: str) -> None:
     """Close the unpaid order and release its units: a flash-sale order's go back to its sale
     while the sale runs (so the next buyer can win them), any other's to available stock.
@@ -98,7 +101,17 @@ def release_unpaid(order: orders.Order, reason: str) -> None:
             return
         except flash_transactions.SaleEnded:
             pass  # its unsold units went back already: this one follows them
-    transactions.cancel_order_releasing_stock(order, reason, clock.now(), extra_updates=order_coupons.release(order))
+    try:
+        transactions.cancel_order_releasing_stock(order, reason, clock.now(),
+                                                  extra_updates=order_coupons.release(order))
+    except order_coupons.CouponStateChanged:
+        # The wallet does not hold the coupons as locked by this order (records disagree): the
+        # order still closes and its stock comes back; the merchant is told to look.
+        log.error("the order's coupons are not locked by it; closing without unlocking them", order_id=order.order_id)
+        alerts.record_alert(COUPON_MISMATCH, clock.now(), detail={
+            "problem": "coupons not locked by the order when it closed", "order_id": order.order_id,
+            "coupon_ids": ",".join(order.coupon_ids)})
+        transactions.cancel_order_releasing_stock(order, reason, clock.now())
 
 
 def _stock_released(order: orders.Order) -> None:

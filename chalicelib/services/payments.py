@@ -113,7 +113,7 @@ def _apply(order: orders.Order, payment: Payment) -> str:
     now = clock.now()
     try:
         if order.status == "pending_payment":
-            transactions.pay_order(order, payment, now, extra_updates=order_coupons.use(order, now))
+            _pay_using_coupons(order, payment, now)
             log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
             return "paid"
         if order.status == "cancelled" and order.flash_sale:
@@ -131,6 +131,21 @@ def _apply(order: orders.Order, payment: Payment) -> str:
         return _refund_unappliable(order, payment, "paid twice", now)
     except transactions.DuplicatePayment:
         return "duplicate"  # WeChat's redelivery of the second payment's notify: recorded already
+
+
+def _pay_using_coupons(order: orders.Order, payment: Payment, now: datetime) -> None:
+    """Pay the order and mark its coupons used, together. Should the wallet not hold them as
+    locked by this order (records disagree), the payment is still applied (money received is
+    never left unapplied for a coupon's sake) and the merchant is alerted to look."""
+    try:
+        transactions.pay_order(order, payment, now, extra_updates=order_coupons.use(order, now))
+    except order_coupons.CouponStateChanged:
+        log.error("the order's coupons are not locked by it; paying without marking them used",
+                  order_id=order.order_id)
+        alerts.record_alert("coupon_mismatch", now, detail={
+            "problem": "coupons not locked by the order at payment", "order_id": order.order_id,
+            "coupon_ids": ",".join(order.coupon_ids), "transaction_id": payment.transaction_id})
+        transactions.pay_order(order, payment, now)
 
 
 def _revive_or_refund(order: orders.Order, payment: Payment, now: datetime) -> str:

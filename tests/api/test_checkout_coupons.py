@@ -171,3 +171,33 @@ def test_paying_uses_the_coupons_and_a_full_refund_gives_back_those_still_valid(
     assert orders.get_order(order["order_id"]).status == "refunded"
     assert {ids["fruit_90"], ids["five_off"]} <= _my_coupons(client, wallet, "unused")
     assert _my_coupons(client, wallet, "used") == set()
+
+
+def test_a_wallet_that_disagrees_with_the_order_never_keeps_it_open_and_alerts_the_merchant(client, wallet):
+    from chalicelib.storage import coupons
+
+    coupon_id = wallet["coupons"]["five_off"]
+    status, order = _order(client, wallet, coupon_ids=[coupon_id])
+    assert status == 201, order
+    user_id = orders.get_order(order["order_id"]).user_id
+    coupons.release_coupons(user_id, [coupon_id], order["order_id"]).apply()  # records disagree now
+    status, cancelled, _ = call(client, "POST", f"/v1/orders/{order['order_id']}/cancel", token=wallet["token"])
+    assert status == 200 and cancelled["status"] == "cancelled"
+    alerts = call(client, "GET", "/v1/admin/alerts?kind=coupon_mismatch", token=wallet["admin"])[1]["items"]
+    assert [alert["detail"]["order_id"] for alert in alerts] == [order["order_id"]]
+
+
+def test_a_payment_is_applied_even_when_the_wallet_disagrees_with_the_order(client, wallet, wechat_sim,
+                                                                            notify_bridge):
+    from chalicelib.storage import coupons
+
+    coupon_id = wallet["coupons"]["five_off"]
+    status, order = _order(client, wallet, coupon_ids=[coupon_id])
+    assert status == 201, order
+    coupons.release_coupons(orders.get_order(order["order_id"]).user_id, [coupon_id], order["order_id"]).apply()
+    status, params, _ = call(client, "POST", f"/v1/orders/{order['order_id']}/pay", token=wallet["token"])
+    assert status == 200, params
+    sim_call(wechat_sim, "POST", "/__sim/pay/request-payment", {**params, "wait": True})
+    assert orders.get_order(order["order_id"]).status == "paid"
+    alerts = call(client, "GET", "/v1/admin/alerts?kind=coupon_mismatch", token=wallet["admin"])[1]["items"]
+    assert [alert["detail"]["order_id"] for alert in alerts] == [order["order_id"]]
