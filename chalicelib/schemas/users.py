@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, Field, HttpUrl
 
 from chalicelib import clock
-from chalicelib.domain.identity import mask_phone
+from chalicelib.domain.identity import mask_phone, referral_code_for
 from chalicelib.schemas.common import RequestModel, ResponseModel
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ class UserProfile(ResponseModel):
     phone_masked: str | None = Field(description="e.g. 138****8000; the full number is never returned")
     privacy_consent_version: str | None
     birthday: str | None = Field(default=None, description="YYYY-MM-DD")
+    referral_code: str | None = Field(default=None, description="this user's code for share links: a new user "
+                                                                "who binds to it (POST /v1/referrals/bind) is "
+                                                                "their invitee")
     created_at: str
 
     @classmethod
@@ -43,6 +46,7 @@ class UserProfile(ResponseModel):
                    member_level=user.member_level, points=user.points, phone_masked=mask_phone(user.phone),
                    privacy_consent_version=user.privacy_consent_version,
                    birthday=user.birthday.isoformat() if user.birthday else None,
+                   referral_code=referral_code_for(user.user_id),
                    created_at=clock.to_iso(user.created_at))
 
 

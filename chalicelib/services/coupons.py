@@ -158,10 +158,11 @@ def my_coupons(user_id: str, status: str | None) -> list[CouponOut]:
 
 
 def issue_coupon(user_id: str, template_id: str, *, channel: str, claim_key: str | None = None,
-                 wallet: Wallet | None = None,
+                 limit: int | None = None, wallet: Wallet | None = None,
                  template: CouponTemplate | None = None) -> tuple[WalletCoupon, CouponHistory]:
     """Claim one coupon of the template for the user through `channel`, counted under
-    `claim_key` (default: the template id) against the template's per-user limit.
+    `claim_key` (default: the template id) against `limit` (default: the template's per-user
+    limit; the share reward counts 1 per invitee).
 
     `wallet` and `template` may be given as the caller read them (eventually consistent is
     fine: the transaction's conditions decide). Raises NotFound, Conflict (coupon_sold_out,
@@ -176,7 +177,8 @@ def issue_coupon(user_id: str, template_id: str, *, channel: str, claim_key: str
             template = coupons.get_template(template_id, consistent=True)
         key = claim_key or template_id
         _check_claimable(template, template_id, channel, now)
-        if wallet.claimed(key) >= template.per_user_limit:
+        key_limit = template.per_user_limit if limit is None else limit
+        if wallet.claimed(key) >= key_limit:
             raise _limit_reached(template)
         if not wallet_exists:
             coupons.create_wallet(user_id)
@@ -186,7 +188,7 @@ def issue_coupon(user_id: str, template_id: str, *, channel: str, claim_key: str
             raise _wallet_full()
         try:
             return coupons.claim_coupon(template, user_id, channel=channel, claim_key=key,
-                                        limit=template.per_user_limit, now=now, prune=prune)
+                                        limit=key_limit, now=now, prune=prune)
         except coupons.TemplateRefused:
             continue  # read it again, consistently: the checks above say why, or it is retried
         except coupons.ClaimContended:

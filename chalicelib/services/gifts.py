@@ -11,7 +11,10 @@ gives nothing more.
 - birthday: every day at 00:05 Asia/Shanghai, for the users listed under today's MM-DD in
   `user_birthdays` (one partition; Feb 29 birthdays are served on Feb 28 in other years);
   counted under "<template_id>#<year>", so once per year.
-- share: not given yet (it needs the referral binding of a later issue).
+- share: to the referrer (services/referrals.py) when an invitee's order becomes paid
+  (`reward_referrer`, from services/payments.py); counted under "<template_id>#<invitee id>"
+  with a limit of 1 whatever the template's per_user_limit, so one coupon per template per
+  invitee: the invitee's first paid order placed after the binding earns it, later ones nothing.
 
 Gifts never fail what triggered them: a failure is logged and the next login or run retries.
 """
@@ -23,6 +26,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from time import monotonic
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.errors import AppError
@@ -30,6 +34,9 @@ from chalicelib.log import get_logger
 from chalicelib.services.coupons import issue_coupon
 from chalicelib.storage import coupons, users
 from chalicelib.storage.coupons import CouponTemplate
+
+if TYPE_CHECKING:
+    from chalicelib.storage.orders import Order
 
 log = get_logger(__name__)
 
@@ -85,6 +92,36 @@ def give_birthday_gifts(now: datetime | None = None) -> dict[str, int]:
     return dict(totals)
 
 
+def reward_referrer(order: Order, now: datetime | None = None) -> int:
+    """The order just became paid (or was revived by a late payment): if its buyer was invited
+    (users.referrer_id), give the referrer one coupon of each open `share` template, once per
+    invitee. Returns how many were given.
+
+    Cheap when there is nothing to give: the share templates come from the per-container cache
+    (no read while none is open), then one read of the invitee's user item; an order placed
+    before the binding earns nothing (the share did not bring it).
+
+    Best-effort, by choice: it runs inline after the payment's transaction, not in it nor from a
+    queue, so a crash (or a failed write) between the payment and the grant loses that reward
+    for good; the payment's later notifies are duplicates and do not retry it (a revive rewards
+    too). A failure is logged, never raised to the payment: the caller also guards it."""
+    now = now or clock.now()
+    templates = _open_templates("share", now)
+    if not templates:
+        return 0
+    invitee = users.get_user(order.user_id)
+    if invitee is None or not invitee.referrer_id or invitee.referrer_id == order.user_id:
+        return 0
+    if invitee.referred_at is None or order.created_at < invitee.referred_at:
+        return 0
+    outcomes = _give(invitee.referrer_id, templates, "share",
+                     lambda template: f"{template.template_id}#{order.user_id}", limit=1)
+    if outcomes["given"] or outcomes["failed"]:
+        log.info("share reward", referrer_id=invitee.referrer_id, invitee_id=order.user_id,
+                 order_id=order.order_id, **outcomes)
+    return outcomes["given"]
+
+
 def birthday_keys(today: date) -> list[str]:
     """The MM-DD partitions celebrated today: Feb 29 birthdays on Feb 28 of common years."""
     keys = [today.strftime("%m-%d")]
@@ -93,8 +130,9 @@ def birthday_keys(today: date) -> list[str]:
     return keys
 
 
-def _give(user_id: str, templates: list[CouponTemplate], channel: str, claim_key) -> Counter[str]:
-    """Up to each template's per-user limit under its claim key; a refusal ends that template."""
+def _give(user_id: str, templates: list[CouponTemplate], channel: str, claim_key,
+          limit: int | None = None) -> Counter[str]:
+    """Up to each template's per-user limit (or `limit`) under its claim key; a refusal ends that template."""
     outcomes: Counter[str] = Counter()
     try:
         wallet = coupons.get_wallet(user_id)
@@ -103,11 +141,11 @@ def _give(user_id: str, templates: list[CouponTemplate], channel: str, claim_key
         outcomes["failed"] += 1
         return outcomes
     for template in templates:
-        key = claim_key(template)
-        for _ in range(template.per_user_limit - wallet.claimed(key)):
+        key, key_limit = claim_key(template), template.per_user_limit if limit is None else limit
+        for _ in range(key_limit - wallet.claimed(key)):
             try:
-                issue_coupon(user_id, template.template_id, channel=channel, claim_key=key, wallet=wallet,
-                             template=template)
+                issue_coupon(user_id, template.template_id, channel=channel, claim_key=key, limit=key_limit,
+                             wallet=wallet, template=template)
                 outcomes["given"] += 1
                 wallet = replace(wallet, exists=True)  # created by the first claim
             except AppError as error:  # sold out, limit reached (a concurrent login), closed, busy

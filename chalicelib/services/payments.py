@@ -15,7 +15,7 @@ from chalicelib import clock
 from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
-from chalicelib.services import order_coupons, refunds, shipping_info
+from chalicelib.services import gifts, order_coupons, refunds, shipping_info
 from chalicelib.services.order_reads import get_user_order, overdue_unpaid_order_ids
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.settings import get_settings
@@ -115,6 +115,7 @@ def _apply(order: orders.Order, payment: Payment) -> str:
         if order.status == "pending_payment":
             _pay_using_coupons(order, payment, now)
             log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
+            _reward_referrer(order)
             return "paid"
         if order.status == "cancelled" and order.flash_sale:
             # Its unit went back to the sale and on to the next buyer: never revived at the sale price.
@@ -157,7 +158,16 @@ def _revive_or_refund(order: orders.Order, payment: Payment, now: datetime) -> s
     except order_coupons.CouponsNotTaken:
         return _refund_unappliable(order, payment, "paid after the order closed; its coupon was used meanwhile", now)
     log.info("late payment revived the order", order_id=order.order_id)
+    _reward_referrer(order)
     return "revived"
+
+
+def _reward_referrer(order: orders.Order) -> None:
+    """The share reward (services/gifts.py): best-effort, never a reason for a payment to fail."""
+    try:
+        gifts.reward_referrer(order)
+    except Exception:  # noqa: BLE001 - the payment is applied; a lost reward is only logged
+        log.exception("share reward failed; not retried", order_id=order.order_id, user_id=order.user_id)
 
 
 def _refund_unappliable(order: orders.Order, payment: Payment, reason: str, now: datetime) -> str:

@@ -15,8 +15,9 @@ its coupons with one Update of it (`lock_coupons` & co., each a `WalletUpdate`):
                   stack_group, channel, status (unused|locked|used), valid_from, valid_to,
                   claimed_at, order_id (locked/used), used_at (used)}; times are epoch seconds (N)
     claims    M   claim key -> coupons claimed (the key is the template_id, or
-                  "<template_id>#<year>" for a yearly gift): the per-user limit counter, in the
-                  same item as the coupons, so the limit is exact
+                  "<template_id>#<year>" for a yearly gift, "<template_id>#<invitee id>" for a
+                  share reward): the per-user limit counter, in the same item as the coupons,
+                  so the limit is exact
 
 `expired` is never stored: an unused coupon is expired once now >= valid_to. Claiming keeps the
 map bounded (services/coupons.py prunes above PRUNE_ABOVE entries, `prunable`). Coupon ids are

@@ -1,5 +1,10 @@
 """Table `users`: one item per mini-program user, keyed by a user_id derived from the openid.
 
+A user may be bound once to the user who invited them (`referrer_id`, `referred_at`; a
+conditional write, attribute_not_exists, so the first binding wins and never changes). The
+referrer is found from the code in the share link without a lookup: the code is the user id,
+reversibly disguised (domain/identity.py, `referral_code_for`).
+
 Table `user_birthdays` (hash `month_day` "MM-DD", range `user_id`) lists who was born on each
 day, written with the user's birthday, so the daily birthday gift reads one partition instead
 of scanning every user.
@@ -34,6 +39,8 @@ class UserRecord(Model):
     privacy_consent_version = UnicodeAttribute(null=True)
     privacy_consented_at = UTCDateTimeAttribute(null=True)
     birthday = UnicodeAttribute(null=True)  # YYYY-MM-DD; set once (the birthday gift is yearly)
+    referrer_id = UnicodeAttribute(null=True)  # who invited this user; set once (services/referrals.py)
+    referred_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     last_login_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -61,6 +68,8 @@ class User:
     created_at: datetime
     is_new: bool = False
     birthday: date | None = None
+    referrer_id: str | None = None
+    referred_at: datetime | None = None
 
 
 def _to_user(record: UserRecord, is_new: bool = False) -> User:
@@ -71,6 +80,7 @@ def _to_user(record: UserRecord, is_new: bool = False) -> User:
         privacy_consent_version=record.privacy_consent_version,
         privacy_consented_at=record.privacy_consented_at, created_at=record.created_at, is_new=is_new,
         birthday=date.fromisoformat(record.birthday) if record.birthday else None,
+        referrer_id=record.referrer_id, referred_at=record.referred_at,
     )
 
 
@@ -101,11 +111,22 @@ def upsert_on_login(user_id: str, openid: str, unionid: str | None, now: datetim
     return _to_user(record, is_new=record.created_at == now)
 
 
-def get_user(user_id: str) -> User | None:
+def get_user(user_id: str, consistent: bool = False) -> User | None:
     try:
-        return _to_user(UserRecord.get(user_id))
+        return _to_user(UserRecord.get(user_id, consistent_read=consistent))
     except UserRecord.DoesNotExist:
         return None
+
+
+def bind_referrer(user_id: str, referrer_id: str, now: datetime) -> User:
+    """Bind the user to the one who invited them. Condition: the user exists and has no
+    referrer yet (the first binding wins, and is never changed). Raises ConditionFailed."""
+    record = UserRecord(user_id)
+    with condition_failure_as(ConditionFailed):
+        record.update(actions=[UserRecord.referrer_id.set(referrer_id), UserRecord.referred_at.set(now),
+                               UserRecord.updated_at.set(now)],
+                      condition=UserRecord.user_id.exists() & UserRecord.referrer_id.does_not_exist())
+    return _to_user(record)
 
 
 def update_profile(user_id: str, now: datetime, *, nickname: str | None = None,
