@@ -124,10 +124,9 @@ def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
     now = clock.now()
     requested, cart_lines = _requested_items(user_id, body)
     address_key = addresses.address_key(user_id, body.address_id) if body.address_id else None
-    wallet_key = coupons.wallet_key(user_id)
     skus, extras = catalog_batch.get_sellable_skus_and(
         list(requested), {line.sku_id: line.product_id for line in cart_lines},
-        extra=[wallet_key, address_key] if address_key else [wallet_key])
+        extra=[*coupons.wallet_keys(user_id), *([address_key] if address_key else [])])
     _check_skus(requested, skus)
     items = [pricing.Item(sku_id=sku_id, product_id=skus[sku_id].product_id, name=skus[sku_id].name,
                           specs=skus[sku_id].specs, price_fen=skus[sku_id].price_fen, quantity=quantity,
@@ -139,8 +138,7 @@ def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
     address_items = extras.get(address_key[0], []) if address_key else []
     address, store_id = delivery_target(user_id, body, method, address_read=True,
                                         address=addresses.address_fields_from_raw(address_items[0]) if address_items else None)
-    wallet_items = extras.get(wallet_key[0], [])
-    wallet = coupons.wallet_from_raw(wallet_items[0]).coupons if wallet_items else ()
+    wallet = coupons.wallet_from_items(user_id, extras).coupons
     context = pricing.PricingContext(
         delivery_method=method, now=now, activities=activities.running_full_reductions(now), wallet=wallet,
         coupon_ids=tuple(body.coupon_ids) if body.coupon_ids is not None else None)

@@ -29,14 +29,15 @@ def table_key(model: type[Model], hash_key: str, range_key: str | None = None) -
     return model.Meta.table_name, key
 
 
-def batch_get_raw(keys: Iterable[Key], connection: Any) -> dict[str, list[dict[str, Any]]]:
-    """The items found, as DynamoDB returns them, by table name (every asked table present)."""
+def batch_get_raw(keys: Iterable[Key], connection: Any, consistent: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """The items found, as DynamoDB returns them, by table name (every asked table present);
+    `consistent` asks every table for strongly consistent reads."""
     wanted = list(keys)
     items: dict[str, list[dict[str, Any]]] = {table: [] for table, _ in wanted}
     for start in range(0, len(wanted), BATCH_GET_MAX_KEYS):
         request: dict[str, Any] = {}
         for table, key in wanted[start:start + BATCH_GET_MAX_KEYS]:
-            request.setdefault(table, {"Keys": []})["Keys"].append(key)
+            request.setdefault(table, {"Keys": [], **({"ConsistentRead": True} if consistent else {})})["Keys"].append(key)
         for attempt in range(UNPROCESSED_RETRIES + 1):
             try:
                 answer = connection.dispatch("BatchGetItem", {"RequestItems": request})

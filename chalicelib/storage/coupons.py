@@ -5,19 +5,28 @@ handed out (`issued`, a conditional counter), per-user limit and channel. `terms
 up on every change of the terms (allowed only while nothing is issued): a claim conditions on
 the version it snapshotted, so a coupon never carries terms the template no longer has.
 
-A wallet is ONE item per user holding every coupon of theirs, so checkout reads it in the same
-BatchGetItem as the SKUs (`wallet_key`, `wallet_from_raw`) and the order's TransactWrite locks
-its coupons with one Update of it (`lock_coupons` & co., each a `WalletUpdate`):
+A wallet is TWO items per user, keyed by the user: checkout reads both in the same
+BatchGetItem as the SKUs (`wallet_keys`, `wallet_from_items`), and the order's TransactWrite
+locks its coupons with one Update of the small one (`lock_coupons` & co., each a
+`WalletUpdate`). They are split because DynamoDB bills a write by the whole item: the coupons'
+terms (names, scopes) are written once, at claim, and never again; what orders change is a few
+bytes per coupon.
 
+`coupon_wallets` (what changes):
     user_id   S   the key
-    coupons   M   coupon_id -> {template_id, name, kind, threshold_fen, off_fen, rate_permille,
-                  cap_fen, scope {category_ids, product_ids, excluded_product_ids} (lists),
-                  stack_group, channel, status (unused|locked|used), valid_from, valid_to,
-                  claimed_at, order_id (locked/used), used_at (used)}; times are epoch seconds (N)
+    coupons   M   coupon_id -> {status (unused|locked|used), valid_from, valid_to,
+                  order_id (locked/used), used_at (used)}; times are epoch seconds (N)
     claims    M   claim key -> coupons claimed (the key is the template_id, or
                   "<template_id>#<year>" for a yearly gift, "<template_id>#<invitee id>" for a
                   share reward): the per-user limit counter, in the same item as the coupons,
                   so the limit is exact
+`coupon_terms` (written by claims only):
+    user_id   S   the key
+    coupons   M   coupon_id -> {template_id, name, kind, threshold_fen, off_fen, rate_permille,
+                  cap_fen, scope {category_ids, product_ids, excluded_product_ids} (lists),
+                  stack_group, channel, claimed_at}
+A claim writes both in one transaction; a coupon seen in one item but not yet in the other (two
+eventually consistent reads) is left out of that read.
 
 `expired` is never stored: an unused coupon is expired once now >= valid_to. Claiming keeps the
 map bounded (services/coupons.py prunes above PRUNE_ABOVE entries, `prunable`). Coupon ids are
@@ -39,6 +48,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.coupons import CouponScope, CouponTerms, WalletCoupon
 from chalicelib.storage.base import ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, table_name
+from chalicelib.storage.batch_get import batch_get_raw
 from chalicelib.storage.users import UserRecord
 
 PRUNE_ABOVE = 200  # a claim into a wallet holding more coupons than this prunes dead ones first
@@ -97,6 +107,17 @@ class CouponWalletRecord(Model):
         table_name = table_name("coupon_wallets")
 
     user_id = UnicodeAttribute(hash_key=True)
+
+
+class CouponTermsRecord(Model):
+    """The terms of a user's coupons, written at claim (see the module docstring)."""
+    class Meta(TableMeta):
+        table_name = table_name("coupon_terms")
+
+    user_id = UnicodeAttribute(hash_key=True)
+
+
+STATE_FIELDS = ("status", "valid_from", "valid_to", "order_id", "used_at")  # in coupon_wallets
 
 
 # --- templates --------------------------------------------------------------------------------
@@ -260,28 +281,34 @@ class Wallet:
         return self.claims.get(claim_key, 0)
 
 
-def wallet_key(user_id: str) -> tuple[str, dict[str, Any]]:
-    """(table name, key) of the user's wallet, for a BatchGetItem spanning tables
+def wallet_keys(user_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(table name, key) of the user's two wallet items, for a BatchGetItem spanning tables
     (storage/batch_get.py's `Key`)."""
-    return CouponWalletRecord.Meta.table_name, {"user_id": {"S": user_id}}
+    key = {"user_id": {"S": user_id}}
+    return [(CouponWalletRecord.Meta.table_name, key), (CouponTermsRecord.Meta.table_name, dict(key))]
 
 
 def get_wallet(user_id: str, consistent: bool = False) -> Wallet:
     """The wallet (an empty one, `exists=False`, for a user who never had a coupon)."""
-    answer = CouponWalletRecord._get_connection().connection.dispatch("GetItem", {
-        "TableName": CouponWalletRecord.Meta.table_name, "Key": wallet_key(user_id)[1], "ConsistentRead": consistent})
-    item = answer.get("Item")
-    return wallet_from_raw(item) if item else Wallet(user_id, False, (), {}, {})
+    items = batch_get_raw(wallet_keys(user_id), CouponWalletRecord._get_connection().connection, consistent=consistent)
+    return wallet_from_items(user_id, items)
 
 
-def wallet_from_raw(item: Mapping[str, Any]) -> Wallet:
-    """A wallet item as DynamoDB returns it (GetItem, BatchGetItem) -> Wallet."""
-    data = decode_item(item)
-    entries = sorted(data.get("coupons", {}).items(), key=lambda pair: (-pair[1]["claimed_at"], pair[0]))
-    return Wallet(user_id=data["user_id"], exists=True,
+def wallet_from_items(user_id: str, items: Mapping[str, list[Mapping[str, Any]]]) -> Wallet:
+    """The wallet from a BatchGetItem's answer by table (other tables' items are ignored)."""
+    states = items.get(CouponWalletRecord.Meta.table_name) or []
+    terms = items.get(CouponTermsRecord.Meta.table_name) or []
+    if not states:
+        return Wallet(user_id, False, (), {}, {})
+    state = decode_item(states[0])
+    terms_of = decode_item(terms[0]).get("coupons", {}) if terms else {}
+    entries = sorted(((coupon_id, {**terms_of[coupon_id], **entry})
+                      for coupon_id, entry in state.get("coupons", {}).items() if coupon_id in terms_of),
+                     key=lambda pair: (-pair[1]["claimed_at"], pair[0]))
+    return Wallet(user_id=user_id, exists=True,
                   coupons=tuple(_wallet_coupon(coupon_id, entry) for coupon_id, entry in entries),
                   history={coupon_id: _history(entry) for coupon_id, entry in entries},
-                  claims={key: int(count) for key, count in data.get("claims", {}).items()})
+                  claims={key: int(count) for key, count in state.get("claims", {}).items()})
 
 
 def _wallet_coupon(coupon_id: str, entry: Mapping[str, Any]) -> WalletCoupon:
@@ -318,14 +345,18 @@ def known_users(user_ids: Iterable[str]) -> set[str]:
 
 
 def create_wallet(user_id: str) -> bool:
-    """Create the empty wallet unless it exists (True when this call created it)."""
+    """Create the empty wallet (both items, together) unless it exists (True when this call created it)."""
+    key = {"user_id": {"S": user_id}}
     try:
-        CouponWalletRecord._get_connection().connection.dispatch("PutItem", {
-            "TableName": CouponWalletRecord.Meta.table_name,
-            "Item": {"user_id": {"S": user_id}, "coupons": {"M": {}}, "claims": {"M": {}}},
-            "ConditionExpression": "attribute_not_exists(user_id)"})
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        CouponWalletRecord._get_connection().connection.dispatch("TransactWriteItems", {"TransactItems": [
+            {"Put": {"TableName": CouponWalletRecord.Meta.table_name,
+                     "Item": {**key, "coupons": {"M": {}}, "claims": {"M": {}}},
+                     "ConditionExpression": "attribute_not_exists(user_id)"}},
+            {"Put": {"TableName": CouponTermsRecord.Meta.table_name, "Item": {**key, "coupons": {"M": {}}},
+                     "ConditionExpression": "attribute_not_exists(user_id)"}}]})
+    except ClientError as error:  # PynamoDB's dispatch raises it with the reasons parsed
+        reasons = getattr(error, "cancellation_reasons", None) or ()
+        if any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons):
             return False
         raise
     return True
@@ -354,7 +385,8 @@ def new_coupon_id() -> str:
 
 
 def coupon_entry(template: CouponTemplate, channel: str, now: datetime) -> dict[str, Any]:
-    """The snapshot a claim writes into the wallet: the template's terms, as of now."""
+    """The snapshot a claim writes into the wallet: the template's terms, as of now (split
+    between the two items by `_split`)."""
     if template.valid_days is not None:
         valid_from, valid_to = now, now + timedelta(days=template.valid_days)
     else:
@@ -376,6 +408,7 @@ def claim_coupon(template: CouponTemplate, user_id: str, *, channel: str, claim_
 
     Raises TemplateRefused, ClaimLimitReached, WalletTooLarge or ClaimContended."""
     coupon_id, entry = new_coupon_id(), coupon_entry(template, channel, now)
+    state, terms = _split(entry)
     record = CouponTemplateRecord
     condition = ((record.issued < record.total) & (record.status == "active") & (record.channel == channel)
                  & (record.terms_version == template.terms_version)
@@ -385,16 +418,22 @@ def claim_coupon(template: CouponTemplate, user_id: str, *, channel: str, claim_
     prune = list(prune)
     removes = " REMOVE " + ", ".join(f"#c.#p{i}" for i, _ in enumerate(prune)) if prune else ""
     wallet = WalletUpdate(
-        table_name=CouponWalletRecord.Meta.table_name, key=wallet_key(user_id)[1],
+        table_name=CouponWalletRecord.Meta.table_name, key=wallet_keys(user_id)[0][1],
         update_expression="SET #c.#new = :coupon, #cl.#ck = if_not_exists(#cl.#ck, :zero) + :one" + removes,
         condition_expression="attribute_exists(user_id) AND (attribute_not_exists(#cl.#ck) OR #cl.#ck < :limit)",
         names={"#c": "coupons", "#new": coupon_id, "#cl": "claims", "#ck": claim_key,
                **{f"#p{i}": old for i, old in enumerate(prune)}},
-        values={":coupon": encode(entry), ":zero": {"N": "0"}, ":one": {"N": "1"}, ":limit": encode(limit)})
+        values={":coupon": encode(state), ":zero": {"N": "0"}, ":one": {"N": "1"}, ":limit": encode(limit)})
+    terms_update = WalletUpdate(
+        table_name=CouponTermsRecord.Meta.table_name, key=wallet_keys(user_id)[1][1],
+        update_expression="SET #c.#new = :terms" + removes, condition_expression="attribute_exists(user_id)",
+        names={"#c": "coupons", "#new": coupon_id, **{f"#p{i}": old for i, old in enumerate(prune)}},
+        values={":terms": encode(terms)})
     try:
         with TransactWrite(connection=record._get_connection().connection) as transaction:
             transaction.update(record(template.template_id), actions=[record.issued.add(1)], condition=condition)
             wallet.add_to(transaction)
+            terms_update.add_to(transaction)
     except TransactWriteError as error:
         codes = [reason.code if reason else None for reason in error.cancellation_reasons or []]
         if "TransactionConflict" in codes:
@@ -407,6 +446,12 @@ def claim_coupon(template: CouponTemplate, user_id: str, *, channel: str, claim_
             raise WalletTooLarge() from None
         raise
     return _wallet_coupon(coupon_id, entry), _history(entry)
+
+
+def _split(entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A coupon's entry -> (what orders change: coupon_wallets, what never changes: coupon_terms)."""
+    return ({name: value for name, value in entry.items() if name in STATE_FIELDS},
+            {name: value for name, value in entry.items() if name not in STATE_FIELDS})
 
 
 # --- wallets: the order's updates -------------------------------------------------------------
@@ -515,7 +560,7 @@ def _coupons_update(user_id: str, coupon_ids: Iterable[str], sets: Mapping[str, 
     expression = "SET " + ", ".join(clauses) + (" REMOVE " + ", ".join(removed) if removed else "")
     used = set(re.findall(r"#\w+", " ".join([expression, *conditions])))  # DynamoDB refuses unused names
     return WalletUpdate(
-        table_name=CouponWalletRecord.Meta.table_name, key=wallet_key(user_id)[1], update_expression=expression,
+        table_name=CouponWalletRecord.Meta.table_name, key=wallet_keys(user_id)[0][1], update_expression=expression,
         condition_expression=" AND ".join(conditions),
         names={alias: name for alias, name in names.items() if alias in used},
         values={**{f":set_{name}": encode(value) for name, value in sets.items()},

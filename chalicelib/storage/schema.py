@@ -10,7 +10,7 @@ from chalicelib.storage.alerts import AlertRecord
 from chalicelib.storage.admins import AdminRecord
 from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
-from chalicelib.storage.coupons import CouponTemplateRecord, CouponWalletRecord
+from chalicelib.storage.coupons import CouponTemplateRecord, CouponTermsRecord, CouponWalletRecord
 from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.flash_sales import FlashCounterRecord, FlashSaleRecord
 from chalicelib.storage.flash_tickets import FlashEntryRecord, FlashTicketRecord
@@ -33,7 +33,7 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        StockMovementRecord, AlertRecord, PaymentRecord, RefundRecord,
                                        AfterSaleRecord, ClaimsRecord, FlashSaleRecord, FlashCounterRecord,
                                        FlashTicketRecord, FlashEntryRecord, RateLimitRecord,
-                                       CouponTemplateRecord, CouponWalletRecord, ActivityRecord,
+                                       CouponTemplateRecord, CouponWalletRecord, CouponTermsRecord, ActivityRecord,
                                        BirthdayRecord)
 
 

@@ -12,7 +12,7 @@ from chalicelib.domain.coupons import CouponScope
 from chalicelib.storage import coupons, schema, users
 from chalicelib.storage.base import ConditionFailed
 from chalicelib.storage.batch_get import batch_get_raw
-from chalicelib.storage.coupons import CouponTemplate, CouponTemplateRecord, CouponWalletRecord
+from chalicelib.storage.coupons import CouponTemplate, CouponTemplateRecord, CouponTermsRecord, CouponWalletRecord
 from tests.conftest import reset_process_caches
 
 NOW = datetime(2026, 3, 1, 4, 0, tzinfo=timezone.utc)
@@ -43,7 +43,8 @@ def db(engine, request):
     if engine == "aws":
         return request.getfixturevalue("aws")
     request.getfixturevalue("local_tables")
-    for model in (CouponTemplateRecord, CouponWalletRecord, users.UserRecord, users.BirthdayRecord):
+    for model in (CouponTemplateRecord, CouponWalletRecord, CouponTermsRecord, users.UserRecord,
+                  users.BirthdayRecord):
         with model.batch_write() as batch:
             for item in model.scan(consistent_read=True):
                 batch.delete(item)
@@ -337,14 +338,26 @@ def test_a_wallet_update_as_a_raw_transact_item(two_coupons):
 
 def test_the_wallet_in_a_batch_get_spanning_tables(two_coupons):
     first, second = two_coupons
-    table, key = coupons.wallet_key("u1")
-    items = batch_get_raw([(table, key), coupons.wallet_key("u-none"),
+    items = batch_get_raw([*coupons.wallet_keys("u1"), *coupons.wallet_keys("u-none"),
                            (CouponTemplateRecord.Meta.table_name, {"template_id": {"S": "tpl-1"}})],
                           CouponWalletRecord._get_connection().connection)
-    [raw] = items[table]
-    wallet = coupons.wallet_from_raw(raw)
+    wallet = coupons.wallet_from_items("u1", items)
     assert wallet == coupons.get_wallet("u1", consistent=True)
     assert {coupon.coupon_id for coupon in wallet.coupons} == {first, second} and wallet.claims == {"tpl-1": 2}
+    assert coupons.wallet_from_items("u-none", {}).exists is False
+
+
+def test_orders_write_only_the_small_status_item_and_claims_write_the_terms_once(two_coupons):
+    first, _ = two_coupons
+    client = CouponWalletRecord._get_connection().connection.client
+    terms_before = client.get_item(TableName=CouponTermsRecord.Meta.table_name, Key={"user_id": {"S": "u1"}},
+                                   ConsistentRead=True)["Item"]
+    coupons.lock_coupons("u1", [first], "o1", NOW).apply()
+    state = client.get_item(TableName=CouponWalletRecord.Meta.table_name, Key={"user_id": {"S": "u1"}},
+                            ConsistentRead=True)["Item"]
+    assert set(state["coupons"]["M"][first]["M"]) == {"status", "valid_from", "valid_to", "order_id"}
+    assert client.get_item(TableName=CouponTermsRecord.Meta.table_name, Key={"user_id": {"S": "u1"}},
+                           ConsistentRead=True)["Item"] == terms_before
 
 
 # --- birthdays --------------------------------------------------------------------------------
