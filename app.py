@@ -12,6 +12,8 @@ from chalicelib.api import admin_orders, admin_stock, cart, orders, payments
 from chalicelib.api import admin_after_sales, after_sales
 from chalicelib.api import admin_flash_sales, flash_sales
 from chalicelib.api import admin_marketing, coupons, referrals
+from chalicelib.api import favorites
+from chalicelib.api import reviews
 from chalicelib.jobs import maintenance, notifications, orders as order_jobs, payments as payment_jobs
 from chalicelib.jobs import flash_sales as flash_sale_jobs, shipping as shipping_jobs
 from chalicelib.jobs import marketing as marketing_jobs
@@ -21,7 +23,7 @@ log.configure()
 
 for api_module in (openapi, auth, me, addresses, catalog, admin_catalog, cart, orders,
                    admin_orders, admin_stock, payments, after_sales, admin_after_sales, flash_sales, admin_flash_sales,
-                   coupons, admin_marketing, referrals):
+                   coupons, admin_marketing, referrals, reviews, favorites):
     app.register_blueprint(api_module.api.blueprint)
 for job_module in (notifications, maintenance, order_jobs, payment_jobs, shipping_jobs, flash_sale_jobs,
                    marketing_jobs):

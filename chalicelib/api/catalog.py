@@ -24,9 +24,16 @@ def list_products(request: ApiRequest) -> ProductPage:
 
 
 @api.route("GET", "/v1/products/{product_id}", auth=None, response=ProductDetail, errors=(404,),
-           summary="A product with its SKUs and their stock_status (in_stock / low / sold_out)")
+           summary="A product with its SKUs and their stock_status (in_stock / low / sold_out); "
+                   "with a user's bearer token (optional) the view goes into GET /v1/me/history")
 def get_product(request: ApiRequest) -> ProductDetail:
-    return catalog.product_detail(request.params["product_id"])
+    return catalog.product_detail(request.params["product_id"], viewer_token=_optional_bearer(request))
+
+
+def _optional_bearer(request: ApiRequest) -> str | None:
+    """The bearer token a public route was sent, if any: not checked here (a bad one is ignored)."""
+    scheme, _, token = ((request.raw.headers or {}).get("authorization") or "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 @api.route("GET", "/v1/stores", auth=None, query=ListQuery, response=StorePage, errors=(400,),

@@ -6,11 +6,16 @@ from chalicelib import clock
 from chalicelib.domain import catalog as rules
 from chalicelib.domain.cursors import InvalidCursor, decode_cursor, encode_cursor
 from chalicelib.errors import NotFound
+from chalicelib.lazy import lazy_module
+from chalicelib.log import get_logger
 from chalicelib.schemas.catalog import (CategoryNode, CategoryTree, ProductDetail, ProductListQuery, ProductPage,
                                         ProductSummary, SkuView, StorePage, StoreView)
 from chalicelib.settings import get_settings
 from chalicelib.storage import categories, listings, skus, stores
 from chalicelib.storage.products import Product, ProductMissing, get_product
+
+log = get_logger(__name__)
+history = lazy_module("chalicelib.services.history")  # only a page viewed with a token needs it
 
 
 def category_tree() -> CategoryTree:
@@ -54,13 +59,27 @@ def _secret() -> str:
     return get_settings().auth_token_secret
 
 
-def product_detail(product_id: str) -> ProductDetail:
-    """The product page: GetItem + one BatchGetItem of its SKUs. Off-sale products are 404."""
+def product_detail(product_id: str, viewer_token: str | None = None) -> ProductDetail:
+    """The product page: GetItem + one BatchGetItem of its SKUs. Off-sale products are 404.
+    With a valid user token (`viewer_token`, optional: the page is public) the view goes into
+    the user's history: one PutItem alongside the SKUs' read, best-effort (services/history.py
+    says why a direct write and not a queue)."""
     product = find_product(product_id)
     if not product.on_sale:
         raise NotFound("No such product", code="product_not_found")
+    pending = _start_recording(viewer_token, product_id) if viewer_token else None
     views = [sku_view(sku) for sku in skus.get_skus([entry.sku_id for entry in product.skus])]
+    if pending is not None:
+        history.finish_recording(pending)
     return ProductDetail(**product_fields(product), skus=views)
+
+
+def _start_recording(viewer_token: str, product_id: str):
+    try:
+        return history.start_recording(viewer_token, product_id)
+    except Exception:  # noqa: BLE001 - history never fails a product page
+        log.exception("recording a view failed", product_id=product_id)
+        return None
 
 
 def find_product(product_id: str, consistent: bool = False) -> Product:

@@ -12,14 +12,17 @@ from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
 from chalicelib.storage.coupons import CouponTemplateRecord, CouponTermsRecord, CouponWalletRecord
 from chalicelib.storage.credentials import CredentialRecord
+from chalicelib.storage.favorites import FavoriteRecord
 from chalicelib.storage.flash_sales import FlashCounterRecord, FlashSaleRecord
 from chalicelib.storage.flash_tickets import FlashEntryRecord, FlashTicketRecord
+from chalicelib.storage.history import ViewRecord
 from chalicelib.storage.idempotency import IdempotencyRecord
 from chalicelib.storage.listings import ListingRecord
 from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import PaymentRecord, RefundRecord
 from chalicelib.storage.products import ProductRecord
 from chalicelib.storage.rate_limits import RateLimitRecord
+from chalicelib.storage.reviews import ReviewRecord, ReviewSummaryRecord
 from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.skus import SkuRecord
 from chalicelib.storage.stock import StockMovementRecord
@@ -34,7 +37,8 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        AfterSaleRecord, ClaimsRecord, FlashSaleRecord, FlashCounterRecord,
                                        FlashTicketRecord, FlashEntryRecord, RateLimitRecord,
                                        CouponTemplateRecord, CouponWalletRecord, CouponTermsRecord, ActivityRecord,
-                                       BirthdayRecord)
+                                       BirthdayRecord, ReviewRecord, ReviewSummaryRecord,
+                                       FavoriteRecord, ViewRecord)
 
 
 def create_all_tables() -> list[str]:

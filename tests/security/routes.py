@@ -10,8 +10,9 @@ from chalicelib.api.http import ROUTES, RouteSpec
 # The resources a user owns, by the name of their id in a path.
 OWNED_IDS = ("order_id", "address_id", "request_id", "ticket_id")
 # Ids in user routes that name no one's resource: a catalog SKU, as a line of the caller's own cart;
-# a flash sale, which everyone may enter.
-SHARED_IDS = ("sku_id", "sale_id", "template_id")  # catalog-like: the same for every user
+# a flash sale, which everyone may enter; a product, as one of the caller's own favorites; a
+# public review, which anyone may report.
+SHARED_IDS = ("sku_id", "sale_id", "template_id", "product_id", "review_id")  # catalog-like: the same for every user
 
 ADDRESS = {"name": "张三", "phone": "13800138000", "province": "上海市", "city": "上海市", "district": "徐汇区",
            "detail": "漕溪北路88号"}
@@ -19,6 +20,7 @@ ADDRESS = {"name": "张三", "phone": "13800138000", "province": "上海市", "c
 VALID_BODIES: dict[str, Any] = {
     "AddressBody": ADDRESS,
     "AfterSaleBody": {"kind": "refund", "reason": "不想要了"},
+    "ReviewBody": {"lines": [{"sku_id": "sku-fuji-5", "rating": 5, "text": "很好"}]},
 }
 
 
