@@ -104,7 +104,10 @@ def test_the_demo_flow_browse_cart_preview_order_cancel_over_http(stack):
     assert http("POST", f"{api}/v1/cart/items", {"sku_id": sku_id, "quantity": 2}, token=token)[0] == 200
     status, quote = http("POST", f"{api}/v1/checkout/preview", {"delivery_method": "pickup", "store_id": "store-xuhui"},
                          token=token)
-    assert status == 200 and quote["payable_fen"] == 2 * detail["skus"][0]["price_fen"]
+    # The demo store gives a new user 新人无门槛5元 at first login; preview applies it by itself.
+    assert status == 200 and quote["goods_fen"] == 2 * detail["skus"][0]["price_fen"]
+    assert [(a["kind"], a["amount_fen"]) for a in quote["adjustments"]] == [("coupon", 500)]
+    assert quote["payable_fen"] == quote["goods_fen"] - 500
     status, order = http("POST", f"{api}/v1/orders", {"delivery_method": "pickup", "store_id": "store-xuhui",
                                                       "checkout_token": "e2e-demo-flow-1"}, token=token)
     assert status == 201 and order["payable_fen"] == quote["payable_fen"]
