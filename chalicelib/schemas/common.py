@@ -7,9 +7,10 @@ request that uses a model pays for it once per process (docs/decisions.md, "Cold
 """
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class RequestModel(BaseModel):
@@ -51,3 +52,18 @@ class ErrorEnvelope(BaseModel):
     Code: str = Field(description="stable snake_case code, e.g. insufficient_stock")
     Message: str = Field(description="human-readable explanation")
     Details: list[ErrorDetail] = Field(default_factory=list)
+
+
+_EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+
+def _plausible(moment: datetime) -> datetime:
+    """Times a merchant sets lie in this century (far-off times cannot even be converted to UTC)."""
+    if not _EARLIEST <= moment <= _LATEST:
+        raise ValueError("must be between 2000 and 2100")
+    return moment
+
+
+# ISO 8601 text with an offset (JSON has no time type, so this field converts from text).
+Moment = Annotated[AwareDatetime, Field(strict=False, description="ISO 8601 with offset, 2000-2100"),
+                   AfterValidator(_plausible)]

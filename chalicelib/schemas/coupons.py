@@ -1,12 +1,11 @@
 """Coupons: the merchant's templates, the buyer's claims and wallet."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from chalicelib.schemas.common import QueryModel, RequestModel, ResponseModel
+from chalicelib.schemas.common import Moment, QueryModel, RequestModel, ResponseModel
 
 CouponKind = Literal["full_reduction", "discount", "no_threshold"]
 Channel = Literal["claim", "new_user", "birthday", "grant", "share"]
@@ -17,17 +16,6 @@ MAX_FEN = 100_000_000  # ¥1,000,000
 MAX_SCOPE_IDS = 50  # per list: a coupon's scope is copied into every claimed coupon (its wallet item)
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]
-_EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
-
-
-def _plausible(moment: datetime) -> datetime:
-    if not _EARLIEST <= moment <= _LATEST:
-        raise ValueError("must be between 2000 and 2100")
-    return moment
-
-
-Moment = Annotated[AwareDatetime, Field(strict=False, description="ISO 8601 with offset, 2000-2100"),
-                   AfterValidator(_plausible)]
 
 
 class ScopeBody(RequestModel):
@@ -139,7 +127,8 @@ class TemplateListQuery(QueryModel):
     cursor: str | None = Field(default=None, max_length=2048)
 
 
-class TemplateOut(ResponseModel):
+class _TermsOut(ResponseModel):
+    """What a template and each coupon claimed from it show alike: its terms."""
     template_id: str
     name: str
     kind: CouponKind
@@ -148,6 +137,10 @@ class TemplateOut(ResponseModel):
     rate_permille: int
     cap_fen: int
     scope: ScopeOut
+    stack_group: str
+
+
+class TemplateOut(_TermsOut):
     valid_from: str | None = Field(description="fixed window (else valid_days from claiming)")
     valid_to: str | None
     valid_days: int | None
@@ -155,7 +148,6 @@ class TemplateOut(ResponseModel):
     claim_to: str | None
     remaining: int
     per_user_limit: int
-    stack_group: str
 
 
 class TemplateList(ResponseModel):
@@ -193,17 +185,8 @@ class GrantReply(ResponseModel):
     results: list[GrantResult]
 
 
-class CouponOut(ResponseModel):
+class CouponOut(_TermsOut):
     coupon_id: str
-    template_id: str
-    name: str
-    kind: CouponKind
-    threshold_fen: int
-    off_fen: int
-    rate_permille: int
-    cap_fen: int
-    scope: ScopeOut
-    stack_group: str
     status: CouponStatus = Field(description="expired: unused and past valid_to")
     valid_from: str
     valid_to: str

@@ -1,29 +1,15 @@
 """Flash sales: the merchant's sale, the buyer's entry and ticket, and the queue message."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain.flash_sales import MAX_PER_USER_LIMIT, MAX_QUANTITY, MAX_SHARDS
 from chalicelib.domain.pricing import MAX_LINE_QUANTITY
-from chalicelib.schemas.common import QueryModel, RequestModel, ResponseModel
+from chalicelib.schemas.common import Moment, QueryModel, RequestModel, ResponseModel
 
 Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-_EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
-
-
-def _plausible(moment: datetime) -> datetime:
-    """A sale's times lie in this century (far-off times cannot even be converted to UTC)."""
-    if not _EARLIEST <= moment <= _LATEST:
-        raise ValueError("must be between 2000 and 2100")
-    return moment
-
-
-# ISO 8601 text with an offset (JSON has no time type, so this field converts from text).
-Moment = Annotated[AwareDatetime, Field(strict=False, description="ISO 8601 with offset, 2000-2100"),
-                   AfterValidator(_plausible)]
 PriceFen = Annotated[int, Field(ge=1, le=100_000_000)]
 
 

@@ -136,8 +136,8 @@ def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
     method = body.delivery_method or pricing.default_delivery_method(items)
     pricing.check_delivery_method(items, method)
     address_items = extras.get(address_key[0], []) if address_key else []
-    address, store_id = delivery_target(user_id, body, method, address_read=True,
-                                        address=addresses.address_fields_from_raw(address_items[0]) if address_items else None)
+    address, store_id = delivery_target(body, method,
+                                        addresses.address_fields_from_raw(address_items[0]) if address_items else None)
     wallet = coupons.wallet_from_items(user_id, extras).coupons
     context = pricing.PricingContext(
         delivery_method=method, now=now, activities=activities.running_full_reductions(now), wallet=wallet,
@@ -209,17 +209,14 @@ def _check_points(user_id: str, body: CheckoutBody) -> None:
         raise Conflict("Points cannot be redeemed yet", code="points_not_redeemable")
 
 
-def delivery_target(user_id: str, body: CheckoutBody, method: str, address: addresses.AddressFields | None = None,
-                    *, address_read: bool = False) -> tuple[dict[str, Any] | None, str | None]:
-    """The address snapshot (express) or pickup store the order goes to. With `address_read`,
-    `address` is the body's address as the caller already read it (None: it does not exist)."""
+def delivery_target(body: CheckoutBody, method: str,
+                    address: addresses.AddressFields | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The address snapshot (express) or pickup store the order goes to; `address` is the
+    body's address as the caller read it (None: it does not exist, or none was asked for)."""
     if method == "express":
         if not body.address_id:
             raise BadRequest("Express delivery needs an address_id", code="address_required",
                              details=[{"field": "address_id", "message": "required for express"}])
-        if not address_read:
-            found = addresses.get_address(user_id, body.address_id)
-            address = found.fields if found else None
         if address is None:
             raise NotFound("No such address", code="address_not_found")
         return asdict(address), None

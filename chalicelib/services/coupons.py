@@ -121,7 +121,7 @@ def grant(template_id: str, user_ids: list[str]) -> GrantReply:
     results, sold_out = [], False
     for user_id in wanted:
         code, coupon = ("user_not_found", None) if user_id not in known else (
-            ("coupon_sold_out", None) if sold_out else _try_issue(user_id, template_id, "grant"))
+            ("coupon_sold_out", None) if sold_out else _try_issue(user_id, template))
         sold_out = sold_out or code == "coupon_sold_out"
         results.append(GrantResult(user_id=user_id, granted=coupon is not None, code=code,
                                    coupon_id=coupon.coupon_id if coupon else None))
@@ -130,11 +130,17 @@ def grant(template_id: str, user_ids: list[str]) -> GrantReply:
     return GrantReply(granted=granted, results=results)
 
 
-def _try_issue(user_id: str, template_id: str, channel: str) -> tuple[str | None, WalletCoupon | None]:
+def _try_issue(user_id: str, template: CouponTemplate) -> tuple[str | None, WalletCoupon | None]:
+    """One user's grant, from the template as read once for the whole grant (the claim's own
+    condition still decides). Any failure is that user's result, so the reply lists every
+    coupon already given."""
     try:
-        return None, issue_coupon(user_id, template_id, channel=channel)[0]
+        return None, issue_coupon(user_id, template.template_id, channel="grant", template=template)[0]
     except (Conflict, NotFound, ServiceUnavailable) as error:
         return error.code, None
+    except Exception:  # noqa: BLE001 - see docstring
+        log.exception("grant failed for one user", template_id=template.template_id, user_id=user_id)
+        return "failed", None
 
 
 # --- the buyer's coupons ----------------------------------------------------------------------

@@ -151,13 +151,16 @@ def _delivery(user_id: str, sale: FlashSale, body: EntryBody) -> tuple[str, dict
     method = body.delivery_method or ("pickup" if body.store_id and not sale.virtual
                                       else pricing.default_delivery_method([item]))
     pricing.check_delivery_method([item], method)
+    found = None
     if method == "express" and not body.address_id:
-        default = next((a for a in addresses.list_addresses(user_id) if a.is_default), None)
-        if default is None:
+        found = next((a for a in addresses.list_addresses(user_id) if a.is_default), None)
+        if found is None:
             raise BadRequest("Express delivery needs an address_id (or a default address)", code="address_required",
                              details=[{"field": "address_id", "message": "required for express"}])
-        body = body.model_copy(update={"address_id": default.address_id})
-    address, store_id = checkout.delivery_target(user_id, body, method)
+        body = body.model_copy(update={"address_id": found.address_id})
+    elif method == "express":
+        found = addresses.get_address(user_id, body.address_id)
+    address, store_id = checkout.delivery_target(body, method, found.fields if found else None)
     return method, address, store_id
 
 

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from chalicelib import clock
 from chalicelib.domain import auth_tokens
-from chalicelib.domain.cursors import InvalidCursor, decode_cursor, encode_cursor
+from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.errors import AppError
 from chalicelib.log import get_logger
 from chalicelib.schemas.favorites import HistoryPage, ViewedProduct
@@ -55,9 +55,10 @@ def start_recording(token: str | None, product_id: str) -> Future | None:
     """record_view on a worker thread, so that its PutItem overlaps the page's own SKU read (the
     page then costs no extra round trip); None when there is no valid user token. The caller
     waits for it (`finish_recording`) before answering: a Lambda is frozen once it has answered."""
-    if viewer_of(token) is None:
+    user_id = viewer_of(token)
+    if user_id is None:
         return None
-    return _writer().submit(contextvars.copy_context().run, record_view, token, product_id)
+    return _writer().submit(contextvars.copy_context().run, record_view, user_id, product_id)
 
 
 def finish_recording(pending: Future | None) -> None:
@@ -77,12 +78,9 @@ def _writer() -> ThreadPoolExecutor:
         return _executor
 
 
-def record_view(token: str | None, product_id: str) -> bool:
-    """Record that the token's user viewed the product (one PutItem); False when there is no
-    valid user token or the write failed (logged, never raised)."""
-    user_id = viewer_of(token)
-    if user_id is None:
-        return False
+def record_view(user_id: str, product_id: str) -> bool:
+    """Record that the user viewed the product (one PutItem); False when the write failed
+    (logged, never raised)."""
     try:
         history.record_view(user_id, product_id, clock.now(), KEEP_VIEWS)
     except Exception as error:  # noqa: BLE001 - a product page never fails because of history
@@ -99,9 +97,7 @@ def list_history(user_id: str, limit: int, cursor: str | None) -> HistoryPage:
     after = decode_cursor(cursor, secret, scope)
     views = history.recent_views(user_id, clock.now(), KEEP_VIEWS, HISTORY_SIZE)
     start = 0
-    if after is not None:
-        if not isinstance(after.get("t"), int) or not isinstance(after.get("p"), str):
-            raise InvalidCursor()
+    if after is not None:  # signed by this list for this user (decode_cursor): its shape is ours
         position = (-after["t"], after["p"])
         start = next((i for i, view in enumerate(views) if (-view.viewed_at_ms, view.product_id) > position),
                      len(views))

@@ -18,9 +18,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.errors import Conflict
-from chalicelib.storage import coupons
+from chalicelib.log import get_logger
+from chalicelib.storage import alerts, coupons
 from chalicelib.storage.orders import Order
 from chalicelib.storage.transactions import ExtraUpdate
+
+
+log = get_logger(__name__)
+COUPON_MISMATCH = "coupon_mismatch"  # alert kind: an order's coupons are not where its status says
 
 
 class CouponUnavailable(Conflict):
@@ -75,3 +80,14 @@ def _moved(coupon_ids: tuple[str, ...], build) -> list[ExtraUpdate]:
     if not coupon_ids:
         return []
     return [ExtraUpdate(build(coupon_ids).as_request(), CouponStateChanged(", ".join(coupon_ids)))]
+
+
+def report_mismatch(order: Order, moment: str, now: datetime, **detail: str) -> None:
+    """The wallet does not hold the order's coupons as its status says (records disagree). The
+    caller goes on without the coupon move (money received or returned, an order closed, is
+    never held up for a coupon's sake); the merchant is alerted to look."""
+    log.error("the order's coupons are not where its status says; going on without moving them",
+              order_id=order.order_id, moment=moment)
+    alerts.record_alert(COUPON_MISMATCH, now, detail={
+        "problem": f"coupons not as expected {moment}", "order_id": order.order_id,
+        "coupon_ids": ",".join(order.coupon_ids), **detail})

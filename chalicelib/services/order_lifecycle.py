@@ -20,7 +20,7 @@ from chalicelib.services.order_reads import (OrderNotFound, get_order, get_user_
                                             overdue_unpaid_order_ids)
 from chalicelib.settings import get_settings
 from chalicelib.services.flash_sales import forget_sale
-from chalicelib.storage import alerts, flash_transactions, order_lists, orders, transactions
+from chalicelib.storage import flash_transactions, order_lists, orders, transactions
 from chalicelib.storage import payments as payment_store
 from chalicelib.storage.base import ConditionFailed
 
@@ -87,9 +87,6 @@ def close_if_overdue(order_id: str) -> str:
     return "closed"
 
 
-COUPON_MISMATCH = "coupon_mismatch"  # alert kind: an order's coupons are not where its status says
-
-
 def release_unpaid(order: orders.Order, reason: str) -> None:
     """Close the unpaid order and release its units: a flash-sale order's go back to its sale
     while the sale runs (so the next buyer can win them), any other's to available stock.
@@ -105,12 +102,7 @@ def release_unpaid(order: orders.Order, reason: str) -> None:
         transactions.cancel_order_releasing_stock(order, reason, clock.now(),
                                                   extra_updates=order_coupons.release(order))
     except order_coupons.CouponStateChanged:
-        # The wallet does not hold the coupons as locked by this order (records disagree): the
-        # order still closes and its stock comes back; the merchant is told to look.
-        log.error("the order's coupons are not locked by it; closing without unlocking them", order_id=order.order_id)
-        alerts.record_alert(COUPON_MISMATCH, clock.now(), detail={
-            "problem": "coupons not locked by the order when it closed", "order_id": order.order_id,
-            "coupon_ids": ",".join(order.coupon_ids)})
+        order_coupons.report_mismatch(order, "when it closed", clock.now())
         transactions.cancel_order_releasing_stock(order, reason, clock.now())
 
 
@@ -188,10 +180,7 @@ def schedule_after_placed(order_id: str, due_at: datetime, low_stock_sku_ids: li
     messages = [(OrderTimer(order_id=order_id, due_at=due_at).model_dump(mode="json"), delay)]
     if low_stock_sku_ids:
         messages.append((LowStockCheck(kind="low_stock_check", sku_ids=low_stock_sku_ids).model_dump(mode="json"), 0))
-    if len(messages) == 1:
-        queues.send_message(queues.ORDER_TIMERS, messages[0][0], delay_seconds=delay)
-    else:
-        queues.send_messages(queues.ORDER_TIMERS, messages)
+    queues.send_messages(queues.ORDER_TIMERS, messages)
 
 
 def handle_pay_deadline_timer(timer: OrderTimer) -> str:

@@ -15,7 +15,8 @@ from chalicelib import clock
 from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
-from chalicelib.services import gifts, order_coupons, refunds, shipping_info
+from chalicelib.lazy import lazy_module
+from chalicelib.services import order_coupons, refunds, shipping_info
 from chalicelib.services.order_reads import get_user_order, overdue_unpaid_order_ids
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.settings import get_settings
@@ -26,6 +27,7 @@ from chalicelib.wechat.pay_types import (PayApiError, PaymentNotification, PaySi
                                          Transaction)
 
 log = get_logger(__name__)
+gifts = lazy_module("chalicelib.services.gifts")  # the share reward: imported by the first paid order that needs it
 PAYMENT_ANOMALY = "payment_anomaly"
 
 
@@ -141,11 +143,7 @@ def _pay_using_coupons(order: orders.Order, payment: Payment, now: datetime) -> 
     try:
         transactions.pay_order(order, payment, now, extra_updates=order_coupons.use(order, now))
     except order_coupons.CouponStateChanged:
-        log.error("the order's coupons are not locked by it; paying without marking them used",
-                  order_id=order.order_id)
-        alerts.record_alert("coupon_mismatch", now, detail={
-            "problem": "coupons not locked by the order at payment", "order_id": order.order_id,
-            "coupon_ids": ",".join(order.coupon_ids), "transaction_id": payment.transaction_id})
+        order_coupons.report_mismatch(order, "at payment", now, transaction_id=payment.transaction_id)
         transactions.pay_order(order, payment, now)
 
 

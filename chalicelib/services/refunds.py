@@ -81,7 +81,7 @@ def handle_refund_result(result: WeChatRefund) -> str:
 def complete_refund(refund: Refund, refund_id: str | None) -> str:
     """Complete it once, with its order's refunded total and status and the restock of its
     unshipped units; repeats answer "duplicate". Raises RefundBusy if the order kept moving."""
-    current, outcome = refund, None
+    current, outcome, coupons_as_expected = refund, None, True
     for attempt in range(ORDER_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.02 * attempt))  # spread completions racing on one order
@@ -97,13 +97,19 @@ def complete_refund(refund: Refund, refund_id: str | None) -> str:
         # A refund that makes the order whole gives back its coupons still valid, in the same write.
         now = clock.now()
         coupons_back = (order_coupons.give_back(order, now)
-                        if change is not None and change.status == "refunded" and order.status != "refunded" else [])
+                        if coupons_as_expected and change is not None and change.status == "refunded"
+                        and order.status != "refunded" else [])
         try:
             refund_transactions.complete_refund(current, refund_id, now, change, restock, coupons_back)
         except RefundFinished:
             outcome = "duplicate"
             break
-        except (OrderMoved, order_coupons.CouponStateChanged):
+        except OrderMoved:
+            continue
+        except order_coupons.CouponStateChanged:
+            # WeChat has paid the money back: never left unrecorded for a coupon's sake.
+            order_coupons.report_mismatch(order, "when the refund completed", now, out_refund_no=current.out_refund_no)
+            coupons_as_expected = False
             continue
         log.info("refund completed", order_id=current.order_id, amount_fen=current.amount_fen,
                  order_status=change.status if change else None)

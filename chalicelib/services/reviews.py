@@ -81,17 +81,18 @@ def review_order(user_id: str, order_id: str, lines: list[LineReview]) -> tuple[
         raise BadRequest("Only the order's own lines can be reviewed", code="line_not_in_order",
                          details=[{"field": "lines.sku_id", "message": f"{sku_id} is not in the order"}
                                   for sku_id in strangers])
-    user = users.get_user(user_id)
-    nickname = mask_nickname(user.nickname if user else None)
-    ids = [reviews.review_id_for(order_id, line.sku_id) for line in lines]
+    ids, nickname = [reviews.review_id_for(order_id, line.sku_id) for line in lines], None
     for attempt in range(CREATE_ATTEMPTS):
         existing = reviews.get_reviews(ids)
         _refuse_changed(lines, ids, existing)
+        if all(review_id in existing for review_id in ids):  # an identical retry: nothing to write
+            return [existing[review_id] for review_id in ids], False
+        if nickname is None:  # read once, and only when something is written
+            user = users.get_user(user_id)
+            nickname = mask_nickname(user.nickname if user else None)
         now = clock.now()
         new = {review_id: _new_review(order_id, user_id, nickname, order_lines[line.sku_id], line, now)
                for review_id, line in zip(ids, lines) if review_id not in existing}
-        if not new:
-            return [existing[review_id] for review_id in ids], False
         try:
             reviews.create_reviews(order_id, user_id, list(new.values()))
         except reviews.OrderChanged:

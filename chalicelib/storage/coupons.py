@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
 from botocore.exceptions import ClientError
@@ -46,6 +46,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib import clock
 from chalicelib.domain.coupons import CouponScope, CouponTerms, WalletCoupon
 from chalicelib.storage.base import ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, table_name
 from chalicelib.storage.batch_get import batch_get_raw
@@ -614,4 +615,4 @@ def _epoch(moment: datetime) -> int:
 
 
 def _moment(seconds: int) -> datetime:
-    return datetime.fromtimestamp(int(seconds), timezone.utc)
+    return clock.from_epoch(int(seconds))

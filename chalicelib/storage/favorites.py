@@ -148,7 +148,7 @@ def product_cards(product_ids: list[str]) -> dict[str, ProductCard]:
 
 
 def _card(record: ProductRecord) -> ProductCard:
-    prices = [int(sku.price_fen) for sku in record.skus or () if sku.on_sale is not False]
+    prices = [int(sku.price_fen) for sku in record.skus or () if sku.on_sale]  # as Product.cheapest_sku
     return ProductCard(product_id=record.product_id, name=record.name,
                        cover_image=record.images[0] if record.images else None,
                        min_price_fen=min(prices) if prices else None,

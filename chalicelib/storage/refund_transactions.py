@@ -20,7 +20,7 @@ from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import (ABNORMAL, DUE, FAILED, PROCESSING, SALES_DUE, STUCK, SUCCESS, UNFINISHED,
                                          Refund, RefundRecord)
 from chalicelib.storage.skus import SkuRecord
-from chalicelib.storage.transactions import ExtraUpdate
+from chalicelib.storage.transactions import ExtraUpdate, failed_indexes, raise_extra_failure
 
 
 class RefundFinished(Exception):
@@ -63,11 +63,7 @@ def complete_refund(refund: Refund, refund_id: str | None, now: datetime, order:
                 transaction._update_items.append(extra.update)
     except TransactWriteError as error:
         first_extra = 1 + (order is not None) + (len(refund.lines) if restock else 0)
-        failed = [index for index, reason in enumerate(error.cancellation_reasons or [])
-                  if reason and reason.code == "ConditionalCheckFailed"]
-        for index in failed:
-            if index >= first_extra:
-                raise extras[index - first_extra].on_failure from None
+        raise_extra_failure(failed_indexes(error), first_extra, extras)
         _raise_condition_failure(error, order_index=1 if order is not None else None)
         raise
 

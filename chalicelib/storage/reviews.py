@@ -29,7 +29,8 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.base import ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, table_name
+from chalicelib.storage.base import (ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, table_name,
+                                    update_if)
 from chalicelib.storage.orders import OrderRecord
 
 VISIBLE = "visible"
@@ -291,15 +292,9 @@ def report(review_id: str, user_id: str, reason: str, now: datetime) -> bool:
     record = ReviewRecord
     condition = ((record.status == VISIBLE) & ~record.reporters.contains(user_id)
                  & (record.report_count < MAX_REPORTERS))
-    try:
-        with condition_failure_as(ConditionFailed):
-            ReviewRecord(review_id).update(
-                actions=[record.reporters.add({user_id}), record.report_reasons.add({reason}),
-                         record.report_count.add(1), record.reported.set(REPORTS_OPEN)],
-                condition=condition)
-    except ConditionFailed:
-        return False
-    return True
+    return update_if(ReviewRecord(review_id), [record.reporters.add({user_id}), record.report_reasons.add({reason}),
+                                               record.report_count.add(1), record.reported.set(REPORTS_OPEN)],
+                     condition)
 
 
 def get_review(review_id: str, consistent: bool = False) -> Review | None:

@@ -59,7 +59,8 @@ def _transact_raw(*, deletes: list[dict] = (), puts: list[dict] = (), updates: l
         condition_check_items=[], delete_items=list(deletes), put_items=list(puts), update_items=list(updates))
 
 
-def _raise_extra_failure(failed: list[int], first_extra: int, extras: list[ExtraUpdate]) -> None:
+def raise_extra_failure(failed: list[int], first_extra: int, extras: list[ExtraUpdate]) -> None:
+    """Raise the own failure of the first extra update (sent from `first_extra` on) whose condition failed."""
     for index in failed:
         if index >= first_extra:
             raise extras[index - first_extra].on_failure from None
@@ -91,7 +92,7 @@ def place_order_reserving_stock(order: Order, cart_sku_ids: Iterable[str] = (),
         order_index = len(deletes)
         if order_index in failed:
             raise OrderAlreadyExists() from None
-        _raise_extra_failure(failed, order_index + 1 + len(sku_updates), extras)
+        raise_extra_failure(failed, order_index + 1 + len(sku_updates), extras)
         raise StockShortage([order.lines[i - order_index - 1].sku_id for i in failed if i > order_index]) from None
 
 
@@ -151,7 +152,7 @@ def revive_order(order: Order, payment: Payment, now: datetime, extra_updates: I
             raise DuplicatePayment() from None
         if 1 in failed:
             raise StatusChanged() from None
-        _raise_extra_failure(failed, 2 + len(sku_updates), extras)
+        raise_extra_failure(failed, 2 + len(sku_updates), extras)
         if failed:
             raise StockShortage([order.lines[i - 2].sku_id for i in failed]) from None
         raise
@@ -195,5 +196,5 @@ def _leave_pending_payment(order: Order, order_actions: list, stock_to, puts: li
             raise DuplicatePayment() from None
         if len(puts) in failed:
             raise StatusChanged() from None
-        _raise_extra_failure(failed, len(puts) + 1 + len(sku_updates), extras)
+        raise_extra_failure(failed, len(puts) + 1 + len(sku_updates), extras)
         raise

@@ -93,7 +93,9 @@ def test_preview_picks_the_best_combination_and_says_why_each_other_coupon_does_
     outcome = {coupon["coupon_id"]: coupon for coupon in quote["coupons"]}
     assert {coupon_id for coupon_id, o in outcome.items() if o["applied"]} == {ids["fruit_90"], ids["five_off"]}
     assert outcome[ids["durian_10"]]["reason"] == "out_of_scope"
-    assert outcome[ids["full_100_15"]]["reason"] in ("does_not_stack", "not_the_best")
+    # 满100减15 does not stack with the 满减 activity, nor with 水果9折 (the same stack group)
+    assert outcome[ids["full_100_15"]]["reason"] == "does_not_stack"
+    assert set(outcome[ids["full_100_15"]]["conflicts_with"]) == {wallet["activity_id"], ids["fruit_90"]}
     assert all(o["reason_text"] for o in outcome.values() if not o["applied"])
     kinds = [(adjustment["kind"], adjustment["code"]) for adjustment in quote["adjustments"]]
     assert kinds[0] == ("full_reduction", wallet["activity_id"])
@@ -199,5 +201,31 @@ def test_a_payment_is_applied_even_when_the_wallet_disagrees_with_the_order(clie
     assert status == 200, params
     sim_call(wechat_sim, "POST", "/__sim/pay/request-payment", {**params, "wait": True})
     assert orders.get_order(order["order_id"]).status == "paid"
+    alerts = call(client, "GET", "/v1/admin/alerts?kind=coupon_mismatch", token=wallet["admin"])[1]["items"]
+    assert [alert["detail"]["order_id"] for alert in alerts] == [order["order_id"]]
+
+
+def test_a_refund_wechat_paid_is_recorded_even_when_the_wallet_disagrees(client, wallet, wechat_sim, notify_bridge,
+                                                                        monkeypatch):
+    from chalicelib.services import order_coupons
+    from chalicelib.storage import coupons
+
+    wechat_sim.state.pay.refund_delay_ms = None
+    coupon_id = wallet["coupons"]["five_off"]
+    status, order = _order(client, wallet, coupon_ids=[coupon_id])
+    assert status == 201, order
+    params = call(client, "POST", f"/v1/orders/{order['order_id']}/pay", token=wallet["token"])[1]
+    sim_call(wechat_sim, "POST", "/__sim/pay/request-payment", {**params, "wait": True})
+    request = call(client, "POST", f"/v1/orders/{order['order_id']}/after-sales",
+                   {"kind": "refund", "reason": "不想要了"}, token=wallet["token"])[1]
+    approved = call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/approve", token=wallet["admin"])[1]
+    # The give-back's condition cannot hold (records disagree): e.g. the coupon is no longer `used`.
+    user_id = orders.get_order(order["order_id"]).user_id
+    monkeypatch.setattr(order_coupons, "give_back", lambda placed, now: [order_coupons.ExtraUpdate(
+        coupons.release_coupons(user_id, [coupon_id], placed.order_id).as_request(),
+        order_coupons.CouponStateChanged(coupon_id))])
+    sim_call(wechat_sim, "POST", "/__sim/pay/refund-notify", {"out_refund_no": approved["out_refund_no"],
+                                                               "status": "SUCCESS", "wait": True})
+    assert orders.get_order(order["order_id"]).status == "refunded"
     alerts = call(client, "GET", "/v1/admin/alerts?kind=coupon_mismatch", token=wallet["admin"])[1]["items"]
     assert [alert["detail"]["order_id"] for alert in alerts] == [order["order_id"]]

@@ -163,9 +163,12 @@ def test_a_failing_reward_never_fails_the_payment(client, wechat_sim, notify_bri
     bob, _ = log_in(client, "bob-1")
     assert _bind(client, bob, _code(client, alice))[0] == 200
 
-    def broken(*args, **kwargs):
+    rewarded = []
+
+    def broken(order, *args, **kwargs):
+        rewarded.append(order.order_id)
         raise RuntimeError("storage down")
 
     monkeypatch.setattr(gifts, "reward_referrer", broken)
     _pay(client, wechat_sim, bob)  # asserts the order is paid
-    assert _share_coupons(client, alice) == []
+    assert len(rewarded) == 1 and _share_coupons(client, alice) == []
