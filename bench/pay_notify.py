@@ -333,7 +333,7 @@ def _measure_version(version: str, rounds: Rounds, meters: dict[str, CapacityMet
 
 
 def _measure_all(simulator: Any, dynamodb_endpoint: str, pay_env: dict[str, str], n: int, warmup: int) -> dict:
-    from chalice.test import Client
+    from local.chalice_client import thread_safe_client
     from chalicelib import queues
     from chalicelib.storage import schema
 
@@ -347,7 +347,7 @@ def _measure_all(simulator: Any, dynamodb_endpoint: str, pay_env: dict[str, str]
     results: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         stack.enter_context(quiet_app_logs())
-        client = stack.enter_context(Client(app, stage_name="test", project_dir=str(ROOT)))
+        client = stack.enter_context(thread_safe_client(app, stage_name="test", project_dir=str(ROOT)))
         for meter in (*meters.values(), window):
             stack.enter_context(meter)  # detached at the end
             meter.attach_models(schema.ALL_MODELS)

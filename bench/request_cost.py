@@ -116,7 +116,7 @@ def theoretical_per_request(usage: Usage, fetch: theoretical.FetchItem, n: int) 
 
 
 def _measure_all(simulator: Any, endpoint: str, n: int, warmup: int) -> dict[str, dict]:
-    from chalice.test import Client
+    from local.chalice_client import thread_safe_client
     from chalicelib.storage import schema
 
     from app import app
@@ -124,7 +124,7 @@ def _measure_all(simulator: Any, endpoint: str, n: int, warmup: int) -> dict[str
     schema.create_all_tables()
     fetch, results = item_fetcher(endpoint), {}
     with CapacityMeter() as meter, quiet_app_logs(), \
-            Client(app, stage_name="test", project_dir=str(ROOT)) as client:
+            thread_safe_client(app, stage_name="test", project_dir=str(ROOT)) as client:
         meter.attach_models(schema.ALL_MODELS)
         for scenario in _scenarios(client):
             result, usage = measure(scenario, meter, simulator, n, warmup)

@@ -283,7 +283,7 @@ def transaction_actions(usage: Usage, n: int) -> dict[str, dict[str, float]]:
 
 
 def _measure_all(simulator: Any, dynamodb_endpoint: str, n: int, warmup: int) -> dict:
-    from chalice.test import Client
+    from local.chalice_client import thread_safe_client
     from chalicelib import queues
     from chalicelib.storage import schema
 
@@ -298,7 +298,7 @@ def _measure_all(simulator: Any, dynamodb_endpoint: str, n: int, warmup: int) ->
         floor()
     sqs, floor_samples = CallCounter("sqs"), []
     with CapacityMeter() as meter, quiet_app_logs(), \
-            Client(app, stage_name="test", project_dir=str(ROOT)) as client:
+            thread_safe_client(app, stage_name="test", project_dir=str(ROOT)) as client:
         meter.attach_models(schema.ALL_MODELS)
         sqs.attach_client(queues._client())
         try:

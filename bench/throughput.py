@@ -105,12 +105,12 @@ def _warm_engine() -> None:
     """Requests of every kind the workers send, from this process's own app, untimed: DynamoDB
     Local (a JVM) runs its first calls of each kind interpreted, which would slow down
     whichever configuration runs first (when run alone; within `python -m bench` it is warm)."""
-    from chalice.test import Client
+    from local.chalice_client import thread_safe_client
 
     from app import app
     from bench.request_cost import quiet_app_logs
 
-    with quiet_app_logs(), Client(app, stage_name="test", project_dir=str(ROOT)) as client:
+    with quiet_app_logs(), thread_safe_client(app, stage_name="test", project_dir=str(ROOT)) as client:
         driver = _Driver(client)
         for k in range(PARENT_WARM_USERS):
             shopper = driver.shopper(f"tpwarm{k}")
@@ -202,7 +202,7 @@ def _worker(index: int, count: int, users: int, endpoints: dict[str, str], barri
 
 
 def _work(index: int, count: int, users: int, dynamodb_endpoint: str, barrier: Any) -> dict[str, Any]:
-    from chalice.test import Client
+    from local.chalice_client import thread_safe_client
 
     from app import app
     from bench import engine_floor
@@ -211,7 +211,7 @@ def _work(index: int, count: int, users: int, dynamodb_endpoint: str, barrier: A
     started = time.monotonic()
     floor_client = engine_floor.make_client(dynamodb_endpoint)
     floor_update = _own_floor_update(floor_client, f"throughput-{count}-{index}")
-    with quiet_app_logs(), Client(app, stage_name="test", project_dir=str(ROOT)) as client:
+    with quiet_app_logs(), thread_safe_client(app, stage_name="test", project_dir=str(ROOT)) as client:
         driver = _Driver(client)
         prefix = f"tp{count}w{index}"
         for round_ in range(WARMUP_ROUNDS):

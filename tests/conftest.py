@@ -58,6 +58,15 @@ def reset_process_caches(switching_endpoints: bool = False) -> None:
         schema.reset_connections()
 
 
+@pytest.fixture(autouse=True)
+def _aws_guard_survives_the_test():
+    """Fails the test that leaves the process without the dead-endpoint guard (or with
+    `os.environ` swapped for a plain dict), rather than every moto test after it."""
+    yield
+    assert isinstance(os.environ, os._Environ), "os.environ was swapped for a copy and not put back"
+    assert os.environ.get("AWS_ENDPOINT_URL") == TEST_ENV["AWS_ENDPOINT_URL"], "the AWS endpoint guard was lost"
+
+
 @pytest.fixture(scope="session")
 def pay_keys(tmp_path_factory):
     """Merchant and platform keys for WeChat Pay (generated once per session) and the app's
@@ -140,12 +149,12 @@ def _purge_queues() -> None:
 @pytest.fixture
 def client(aws, wechat_sim):
     """Chalice's own test client on the app, backed by moto and the simulator."""
-    from chalice.test import Client
-
     from app import app
+    from local.chalice_client import thread_safe_client
 
-    # stage "test" is not in .chalice/config.json, so the client adds no stage environment.
-    with Client(app, stage_name="test") as test_client:
+    # stage "test" is not in .chalice/config.json, so the client adds no stage environment; and
+    # the notify bridge calls this client from its own thread (see local/chalice_client.py).
+    with thread_safe_client(app, stage_name="test") as test_client:
         yield test_client
 
 
@@ -226,11 +235,15 @@ def notify_bridge(client, monkeypatch):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     lock = threading.Lock()
+    closed = threading.Event()
 
     class Forward(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with lock:  # one request at a time through the in-process app
+                if closed.is_set():  # a late retry after the test: never into the next test's tables
+                    self.send_error(503)
+                    return
                 answer = client.http.post(self.path, headers=dict(self.headers.items()), body=body)
             self.send_response(answer.status_code)
             for name, value in answer.headers.items():
@@ -251,4 +264,6 @@ def notify_bridge(client, monkeypatch):
     reset_process_caches()
     yield server
     server.shutdown()
+    with lock:  # waits for a notify being handled right now
+        closed.set()
     server.server_close()
