@@ -9,6 +9,10 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.domain.points import PointsPolicy
 
 REAL_WECHAT_API_BASE = "https://api.weixin.qq.com"
 REAL_WECHAT_PAY_API_BASE = "https://api.mch.weixin.qq.com"
@@ -67,6 +71,7 @@ class Settings:
     cors_allow_origins: tuple[str, ...]
     wechat_http_timeout_seconds: float
     pay: "PaySettings"
+    points: "PointsPolicy" = field(default=None)  # type: ignore[assignment]  (always set by load_settings)
 
     def resource_name(self, base: str) -> str:
         """The name of a table or queue in this stack (one stack per TABLE_PREFIX)."""
@@ -133,7 +138,23 @@ def load_settings() -> Settings:
         cors_allow_origins=origins,
         wechat_http_timeout_seconds=_number("WECHAT_HTTP_TIMEOUT_SECONDS", 5),
         pay=_pay_settings(),
+        points=_points_policy(),
     )
+
+
+def _points_policy():
+    """The points rules (domain/points.py): POINTS_VALID_MONTHS (12; 1-24), POINTS_PER_YUAN (1),
+    POINTS_SIGN_IN (5 a day), POINTS_REVIEW_PHOTO (20), POINTS_MAX_REDEEM_PERCENT (50)."""
+    from chalicelib.domain.points import PointsPolicy
+
+    valid_months = int(_number("POINTS_VALID_MONTHS", 12, minimum=0.5))
+    max_percent = _number("POINTS_MAX_REDEEM_PERCENT", 50, minimum=-0.5)
+    if valid_months > 24 or max_percent > 100:
+        raise SettingsError("POINTS_VALID_MONTHS must be 1-24 and POINTS_MAX_REDEEM_PERCENT 0-100")
+    return PointsPolicy(valid_months=valid_months, earn_per_yuan=int(_number("POINTS_PER_YUAN", 1, minimum=-0.5)),
+                        sign_in_points=int(_number("POINTS_SIGN_IN", 5, minimum=-0.5)),
+                        review_photo_points=int(_number("POINTS_REVIEW_PHOTO", 20, minimum=-0.5)),
+                        max_redeem_permille=int(max_percent * 10))
 
 
 def _pay_settings() -> PaySettings:

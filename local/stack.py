@@ -153,7 +153,8 @@ class LocalStack:
         self.processes["sqs"] = sqs
         # Its own environment, not the app's; it reads WECHAT_APPID / WECHAT_SECRET there (kept out of argv).
         sim = self._add("wechat-sim", [sys.executable, "-m", "local.wechat_sim", "--host", LOOPBACK,
-                                       "--port", str(self.ports["wechat_sim"]), "--pay-keys-dir", str(PAY_KEYS_DIR)],
+                                       "--port", str(self.ports["wechat_sim"]), "--pay-keys-dir", str(PAY_KEYS_DIR),
+                                       "--subscribe-quota"],  # sends need the user's acceptance, as on WeChat
                         echo=False, env=self.simulator_env)
         handle: DynamoDBHandle = self._registry.add(
             start_dynamodb(self.ports["dynamodb"], engine=self.env.get("DYNAMODB_ENGINE")))

@@ -8,11 +8,14 @@ The quote is a pipeline applied in a fixed order (API.md):
 3. promotions (domain/promotions.py): one full-reduction activity, then coupons, chosen together
    (the best legal combination, or exactly `coupon_ids`) under the stacking rules documented
    there; each of the user's unused coupons gets a CouponOutcome saying why it does or does not apply;
-4. (later: points);
-5. delivery fee, by delivery method and the discounted goods amount.
+4. delivery fee, by delivery method and the goods amount after the discounts above;
+5. points (domain/points.py): `points_requested` of the user's `points_balance`, 1 point = 1 fen,
+   at most `points_max_redeem_permille` of the goods after the discounts above and never below
+   the 1-fen minimum; more than that is 409 insufficient_points naming `points_usable`. Points
+   are a way to pay: they do not cost the buyer free shipping (the fee is decided before them).
 
 Each discount adds an Adjustment (kind member_level, code = the level; kind full_reduction,
-code = activity_id; kind coupon, code = coupon_id) and is apportioned over the lines it applies
+code = activity_id; kind coupon, code = coupon_id; kind points, code = "points") and is apportioned over the lines it applies
 to by largest remainder of what they still pay, so the fen add up exactly and partial refunds,
 commissions and points can use what each line really cost. No line goes below 0, and the
 marketing discounts above never bring the discounted goods below MIN_PAYABLE_FEN (1 fen, WeChat
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from chalicelib.domain.money import apportion
-from chalicelib.errors import BadRequest
+from chalicelib.errors import BadRequest, Conflict
 
 if TYPE_CHECKING:  # imported when first needed (price()): the cold start imports this module for its limits
     from datetime import datetime
@@ -69,6 +72,9 @@ class PricingContext:
     wallet: tuple[WalletCoupon, ...] = ()  # the user's coupons (any status)
     coupon_ids: tuple[str, ...] | None = None  # None: the best legal combination; else exactly these
     member_discount_permille: int = 1000  # the member pays this share of the goods (1000 = no discount)
+    points_balance: int = 0  # the user's spendable points
+    points_requested: int | None = None  # points the buyer wants to use (None or 0: none)
+    points_max_redeem_permille: int = 500  # points pay at most this share of the discounted goods
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,8 @@ class Quote:
     adjustments: tuple[Adjustment, ...]
     delivery_method: DeliveryMethod
     coupons: tuple[CouponOutcome, ...] = ()  # one per unused wallet coupon: applied, or why not
+    points_usable: int = 0  # the most points this order could use
+    points_used: int = 0
 
     @property
     def applied_coupon_ids(self) -> tuple[str, ...]:
@@ -149,6 +157,10 @@ def _zhe(permille: int) -> str:
 DISCOUNT_STEPS: tuple[DiscountStep, ...] = (member_level_discount,)
 
 
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+
 class DeliveryMethodNotAllowed(BadRequest):
     code = "delivery_method_not_allowed"
 
@@ -183,11 +195,34 @@ def price(items: list[Item], context: PricingContext) -> Quote:
         lines, promotion_adjustments, coupon_outcomes = _apply_promotions(items, lines, context)
         adjustments.extend(promotion_adjustments)
     goods = sum(line.subtotal_fen for line in lines)
+    delivery_fee = delivery_fee_fen(goods - sum(line.discount_fen for line in lines), context)
+    lines, points_usable, points_used = _apply_points(lines, context, adjustments)
     discount_total = sum(line.discount_fen for line in lines)
-    delivery_fee = delivery_fee_fen(goods - discount_total, context)
     return Quote(lines=lines, goods_fen=goods, discount_fen=discount_total, delivery_fee_fen=delivery_fee,
                  payable_fen=goods - discount_total + delivery_fee, adjustments=tuple(adjustments),
-                 delivery_method=context.delivery_method, coupons=coupon_outcomes)
+                 delivery_method=context.delivery_method, coupons=coupon_outcomes, points_usable=points_usable,
+                 points_used=points_used)
+
+
+def _apply_points(lines: tuple[QuoteLine, ...], context: PricingContext, adjustments: list[Adjustment]
+                  ) -> tuple[tuple[QuoteLine, ...], int, int]:
+    """The points step: (lines after it, points usable, points used); appends its adjustment."""
+    from chalicelib.domain.points import POINT_VALUE_FEN, redeemable
+
+    payables = [line.payable_fen for line in lines]
+    usable = redeemable(context.points_balance, sum(payables), room_above_minimum(payables),
+                        context.points_max_redeem_permille)
+    requested = context.points_requested or 0
+    if requested <= 0:
+        return lines, usable, 0
+    if requested > usable:
+        raise InsufficientPoints(
+            f"At most {usable} points can be used on this order", details=[
+                {"field": "points", "requested": requested, "points_usable": usable, "balance": context.points_balance}])
+    adjustment = Adjustment("points", "points", requested * POINT_VALUE_FEN, f"{requested}积分抵扣")
+    lines, applied = _apply_discount(lines, Discount(adjustment, tuple(range(len(lines)))))
+    adjustments.append(replace(adjustment, amount_fen=applied))
+    return lines, usable, requested
 
 
 def _apply_promotions(items: list[Item], lines: tuple[QuoteLine, ...], context: PricingContext

@@ -1,4 +1,5 @@
-"""The notifications queue consumer."""
+"""The notifications queue consumer: each subscribe message spends one unit of the user's quota
+for its template, once, whatever SQS redelivers (services/notifications.py)."""
 from __future__ import annotations
 
 from chalice import Blueprint

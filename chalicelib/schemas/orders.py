@@ -27,7 +27,8 @@ class CheckoutBody(RequestModel):
         default=None, description="default: express for physical goods, none for virtual-only orders")
     store_id: str | None = Field(default=None, min_length=1, max_length=64)
     coupon_ids: list[str] | None = Field(default=None, max_length=10)
-    points: int | None = Field(default=None, ge=0)
+    points: int | None = Field(default=None, ge=0, le=100_000_000, description="points to use (100 points = 1 yuan); "
+                               "more than points_usable is 409 insufficient_points")
 
     @field_validator("items")
     @classmethod
@@ -83,6 +84,9 @@ class QuoteOut(ResponseModel):
     delivery_method: Literal["express", "pickup", "none"]
     coupons: list[CouponOutcomeOut] = Field(default_factory=list, description="each unused coupon of the "
                                             "wallet: applied (with its amount) or why not")
+    points_usable: int = Field(default=0, description="the most points this order could use (100 points = 1 yuan): "
+                               "the balance, capped at a share of the goods after discounts")
+    points_used: int = Field(default=0, description="points this quote or order uses (its `points` adjustment)")
 
 
 class ShipmentOut(ResponseModel):

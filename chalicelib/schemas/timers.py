@@ -1,4 +1,4 @@
-"""The order-timers queue's messages: a pay-deadline timer, or a low-stock check."""
+"""The order-timers queue's messages: a pay-deadline timer or reminder, or a low-stock check."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ class OrderTimer(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     order_id: str
-    kind: Literal["pay_deadline"] = "pay_deadline"
+    kind: Literal["pay_deadline", "pay_reminder"] = "pay_deadline"
     due_at: datetime
 
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from chalicelib import clock
-from chalicelib.domain import auth_tokens, identity, passwords
+from chalicelib.domain import auth_tokens, passwords
 from chalicelib.errors import Forbidden, Unauthorized, UpstreamError
 from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
@@ -16,6 +16,8 @@ from chalicelib.services.wechat_errors import wechat_failures_as_app_errors
 from chalicelib.settings import get_settings
 from chalicelib.storage import admins, sessions, users
 from chalicelib.storage.users import OpenidMismatch
+
+privacy = lazy_module("chalicelib.services.privacy")  # its login resolver: read on login only
 
 log = get_logger(__name__)
 gifts = lazy_module("chalicelib.services.gifts")  # only a new user's login needs it
@@ -70,7 +72,8 @@ def log_in_with_wechat(code: str) -> UserLogin:
     settings = get_settings()
     with wechat_failures_as_app_errors("login"):
         wechat_session = open_api().code_to_session(code)
-    user_id = identity.user_id_for(settings.wechat_appid, wechat_session.openid)
+    # A deleted account's identity starts a new account (services/privacy.py: login tombstones).
+    user_id = privacy.user_id_for_login(settings.wechat_appid, wechat_session.openid)
     try:
         user = users.upsert_on_login(user_id, wechat_session.openid, wechat_session.unionid, clock.now())
     except OpenidMismatch:

@@ -14,21 +14,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock
+from chalicelib.domain import points as point_rules
 from chalicelib.domain import pricing
 from chalicelib.domain.coupons import LOCKED, USED, CouponNotApplicable
 from chalicelib.errors import AppError, BadRequest, Conflict, NotFound
 from chalicelib.log import get_logger
 from chalicelib.schemas.orders import CheckoutBody, PlaceOrderBody
-from chalicelib.services import activities, cart, order_coupons, order_lifecycle
+from chalicelib.services import activities, cart, members, order_coupons, order_lifecycle, points
 from chalicelib.settings import get_settings
-from chalicelib.storage import addresses, carts, catalog_batch, coupons, orders, stores, transactions, users
+from chalicelib.storage import addresses, carts, catalog_batch, coupons, orders, stores, transactions
+from chalicelib.storage import members as member_store
+from chalicelib.storage import points as point_store
 
 log = get_logger(__name__)
+PLACE_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Prepared:
     skus: dict[str, catalog_batch.SellableSku]
     priced_at: datetime  # the moment coupons and activities were judged valid at (their lock uses it too)
     cart_sku_ids: tuple[str, ...] = ()  # the cart lines this order takes (deleted in its transaction)
+    points_account: point_rules.Account | None = None  # as read, to take the quote's points from
 
     def to_check_for_low_stock(self) -> list[str]:
         """SKUs of this order that may cross their low-stock threshold now: those with one, not
@@ -57,10 +62,7 @@ def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]
     order_id = order_id_for(user_id, body.checkout_token)
     fingerprint = _fingerprint(body)
     try:
-        prepared = _prepare(user_id, body)
-        order = _new_order(order_id, user_id, fingerprint, prepared)
-        coupon_locks = order_coupons.lock(user_id, order_id, prepared.quote.applied_coupon_ids, prepared.priced_at)
-        transactions.place_order_reserving_stock(order, cart_sku_ids=prepared.cart_sku_ids, extra_updates=coupon_locks)
+        order, prepared = _place(order_id, user_id, fingerprint, body)
     except (AppError, transactions.OrderAlreadyExists) as problem:
         # A replay whose cart or stock has changed since must still find its order.
         existing = orders.get_order(order_id)
@@ -74,6 +76,29 @@ def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]
         raise _shortage_as_it_is_now(shortage.sku_ids, order) from None
     _after_placed(order, prepared)
     return order, True
+
+
+def _place(order_id: str, user_id: str, fingerprint: str, body: PlaceOrderBody) -> tuple[orders.Order, Prepared]:
+    """Price and write the order. Its points come from the lots as read; should another order
+    (or the expiry job) take from them first, the transaction fails and this reads and prices
+    once more, then answers 409 insufficient_points (the race's loser)."""
+    for attempt in range(PLACE_ATTEMPTS):
+        prepared = _prepare(user_id, body)
+        order = _new_order(order_id, user_id, fingerprint, prepared)
+        coupon_locks = order_coupons.lock(user_id, order_id, prepared.quote.applied_coupon_ids, prepared.priced_at)
+        parts, points_taken = points.redeem(user_id, order_id, prepared.points_account, prepared.quote.points_used,
+                                            prepared.priced_at)
+        order = replace(order, points_parts=parts or None)
+        try:
+            transactions.place_order_reserving_stock(order, cart_sku_ids=prepared.cart_sku_ids,
+                                                     extra_updates=[*coupon_locks, *points_taken])
+        except points.PointsChanged:
+            if attempt + 1 < PLACE_ATTEMPTS:
+                continue
+            raise pricing.InsufficientPoints("Those points were just used by another order",
+                                             details=[{"field": "points", "requested": prepared.quote.points_used}]) from None
+        return order, prepared
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def order_id_for(user_id: str, checkout_token: str) -> str:
@@ -126,24 +151,38 @@ def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
     address_key = addresses.address_key(user_id, body.address_id) if body.address_id else None
     skus, extras = catalog_batch.get_sellable_skus_and(
         list(requested), {line.sku_id: line.product_id for line in cart_lines},
-        extra=[*coupons.wallet_keys(user_id), *([address_key] if address_key else [])])
+        extra=[*coupons.wallet_keys(user_id), *([address_key] if address_key else []),
+               point_store.account_key(user_id), member_store.spend_key(user_id), member_store.rules_key()])
     _check_skus(requested, skus)
     items = [pricing.Item(sku_id=sku_id, product_id=skus[sku_id].product_id, name=skus[sku_id].name,
                           specs=skus[sku_id].specs, price_fen=skus[sku_id].price_fen, quantity=quantity,
                           virtual=skus[sku_id].virtual, category_path=skus[sku_id].category_path)
              for sku_id, quantity in requested.items()]
-    _check_points(user_id, body)
     method = body.delivery_method or pricing.default_delivery_method(items)
     pricing.check_delivery_method(items, method)
     address_items = extras.get(address_key[0], []) if address_key else []
     address, store_id = delivery_target(body, method,
                                         addresses.address_fields_from_raw(address_items[0]) if address_items else None)
     wallet = coupons.wallet_from_items(user_id, extras).coupons
+    account = point_store.account_from_item(user_id, _first(extras, point_store.account_key(user_id)))
+    level_rules, _ = member_store.rules_from_item(_first(extras, member_store.rules_key()))
+    membership = members.membership_of(member_store.spend_from_item(_first(extras, member_store.spend_key(user_id))),
+                                       level_rules)
     context = pricing.PricingContext(
         delivery_method=method, now=now, activities=activities.running_full_reductions(now), wallet=wallet,
-        coupon_ids=tuple(body.coupon_ids) if body.coupon_ids is not None else None)
+        coupon_ids=tuple(body.coupon_ids) if body.coupon_ids is not None else None,
+        member_level=membership.level, member_discount_permille=membership.discount_permille,
+        points_balance=account.balance(points.today_in_china(now)), points_requested=body.points,
+        points_max_redeem_permille=points.policy().max_redeem_permille)
     return Prepared(quote=_price(items, context), address=address, store_id=store_id, skus=skus,
-                    priced_at=now, cart_sku_ids=tuple(line.sku_id for line in cart_lines))
+                    priced_at=now, cart_sku_ids=tuple(line.sku_id for line in cart_lines), points_account=account)
+
+
+def _first(items: dict[str, list[dict[str, Any]]], key: tuple[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The item of a one-item table (by its key) in a cross-table batch read, or None."""
+    table, _ = key
+    found = items.get(table) or []
+    return found[0] if found else None
 
 
 def _price(items: list[pricing.Item], context: pricing.PricingContext) -> pricing.Quote:
@@ -196,17 +235,6 @@ def _shortage_as_it_is_now(sku_ids: list[str], order: orders.Order) -> Conflict:
     requested = {line.sku_id: line.quantity for line in order.lines}
     return insufficient_stock_error([(sku_id, requested.get(sku_id, 0), now[sku_id].available if sku_id in now else 0)
                                      for sku_id in sku_ids])
-
-
-def _check_points(user_id: str, body: CheckoutBody) -> None:
-    """Points are priced by a later step; until then say so instead of ignoring them."""
-    if body.points:
-        user = users.get_user(user_id)
-        balance = user.points if user else 0
-        if body.points > balance:
-            raise Conflict("Not enough points to redeem", code="insufficient_points",
-                           details=[{"requested": body.points, "available": balance}])
-        raise Conflict("Points cannot be redeemed yet", code="points_not_redeemable")
 
 
 def delivery_target(body: CheckoutBody, method: str,

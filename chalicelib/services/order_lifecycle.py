@@ -6,6 +6,7 @@ conditional write on the expected status; a repeated action answers the order un
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -15,7 +16,7 @@ from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_appl
 from chalicelib.errors import Conflict, UpstreamError
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import LowStockCheck, OrderTimer
-from chalicelib.services import order_coupons, payments, shipping_info, stock
+from chalicelib.services import notifications, order_coupons, payments, points, shipping_info, stock
 from chalicelib.services.order_reads import (OrderNotFound, get_order, get_user_order,  # noqa: F401  (part of this module's API)
                                             overdue_unpaid_order_ids)
 from chalicelib.settings import get_settings
@@ -25,6 +26,8 @@ from chalicelib.storage import payments as payment_store
 from chalicelib.storage.base import ConditionFailed
 
 log = get_logger(__name__)
+COMPLETE_ATTEMPTS = 3
+PAY_REMINDER_BEFORE = timedelta(minutes=5)  # how long before its deadline an unpaid order's buyer is reminded
 
 
 def _check(order: orders.Order, event: OrderEvent) -> bool:
@@ -98,12 +101,14 @@ def release_unpaid(order: orders.Order, reason: str) -> None:
             return
         except flash_transactions.SaleEnded:
             pass  # its unsold units went back already: this one follows them
+    now = clock.now()
+    points_back = points.give_back(order, now)  # unconditional adds: they never fail the close
     try:
-        transactions.cancel_order_releasing_stock(order, reason, clock.now(),
-                                                  extra_updates=order_coupons.release(order))
+        transactions.cancel_order_releasing_stock(order, reason, now,
+                                                  extra_updates=[*order_coupons.release(order), *points_back])
     except order_coupons.CouponStateChanged:
-        order_coupons.report_mismatch(order, "when it closed", clock.now())
-        transactions.cancel_order_releasing_stock(order, reason, clock.now())
+        order_coupons.report_mismatch(order, "when it closed", now)
+        transactions.cancel_order_releasing_stock(order, reason, now, extra_updates=points_back)
 
 
 def _stock_released(order: orders.Order) -> None:
@@ -126,13 +131,23 @@ def auto_confirm_if_due(order_id: str) -> str:
 
 
 def _complete(order: orders.Order) -> orders.Order:
+    """shipped -> completed, with the points the order earns, in one transaction (a refund that
+    completes meanwhile changes what it earns: read again and decide again)."""
     if not _check(order, OrderEvent.CONFIRM_RECEIPT):
         return order
-    try:
-        return orders.change_status(order.order_id, OrderStatus.SHIPPED.value, OrderStatus.COMPLETED.value,
-                                    completed_at=clock.now())
-    except ConditionFailed:
-        return _as_it_now_is(order.order_id, OrderEvent.CONFIRM_RECEIPT)
+    for _ in range(COMPLETE_ATTEMPTS):
+        now = clock.now()
+        try:
+            transactions.complete_order(order, now, points.earn_on_completion(order, now))
+        except transactions.StatusChanged:
+            current = get_order(order.order_id)
+            if current.status != OrderStatus.SHIPPED.value:
+                return _as_it_now_is(order.order_id, OrderEvent.CONFIRM_RECEIPT)
+            order = current
+            continue
+        log.info("order completed", order_id=order.order_id)
+        return replace(order, status=OrderStatus.COMPLETED.value, completed_at=now)
+    raise UpstreamError("The order kept changing while being completed; try again", code="order_busy")
 
 
 def ship_order(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
@@ -149,6 +164,7 @@ def ship_order(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
         raise _refund_in_progress(error.args[0]) from None
     except ConditionFailed:
         return _as_it_now_is(order_id, OrderEvent.SHIP)
+    notifications.notify_order_event(shipped, "shipped", now)  # never raises
     return shipping_info.after_shipped(shipped)
 
 
@@ -169,26 +185,50 @@ def auto_confirm_after() -> timedelta:
 
 def schedule_pay_deadline(order_id: str, due_at: datetime) -> None:
     """Queue the order's timer message, delayed until its deadline (or SQS's 15-minute maximum)."""
-    schedule_after_placed(order_id, due_at, [])
+    _send_timers([_timer(OrderTimer(order_id=order_id, due_at=due_at))])
 
 
 def schedule_after_placed(order_id: str, due_at: datetime, low_stock_sku_ids: list[str]) -> None:
-    """Queue the order's timer message (delayed until its deadline, or SQS's 15-minute maximum)
-    and, when some of its SKUs may have crossed their low-stock threshold, the check of those,
-    in one SendMessageBatch."""
-    delay = math.ceil(min(max(0.0, (due_at - clock.now()).total_seconds()), queues.MAX_DELAY_SECONDS))
-    messages = [(OrderTimer(order_id=order_id, due_at=due_at).model_dump(mode="json"), delay)]
+    """Queue the order's timer message (delayed until its deadline, or SQS's 15-minute maximum),
+    its pay reminder PAY_REMINDER_BEFORE the deadline (when that is still a minute away) and,
+    when some of its SKUs may have crossed their low-stock threshold, the check of those, in one
+    SendMessageBatch."""
+    messages = [_timer(OrderTimer(order_id=order_id, due_at=due_at))]
+    remind_at = due_at - PAY_REMINDER_BEFORE
+    if remind_at - clock.now() >= timedelta(minutes=1):
+        messages.append(_timer(OrderTimer(order_id=order_id, kind="pay_reminder", due_at=remind_at)))
     if low_stock_sku_ids:
         messages.append((LowStockCheck(kind="low_stock_check", sku_ids=low_stock_sku_ids).model_dump(mode="json"), 0))
+    _send_timers(messages)
+
+
+def _timer(timer: OrderTimer) -> tuple[dict, int]:
+    delay = math.ceil(min(max(0.0, (timer.due_at - clock.now()).total_seconds()), queues.MAX_DELAY_SECONDS))
+    return timer.model_dump(mode="json"), delay
+
+
+def _send_timers(messages: list[tuple[dict, int]]) -> None:
     queues.send_messages(queues.ORDER_TIMERS, messages)
 
 
 def handle_pay_deadline_timer(timer: OrderTimer) -> str:
-    """A timer message arrived: close the order if due, or wait again if SQS woke us early."""
+    """A timer message arrived: close the order (or remind its buyer) if due, or wait again if
+    SQS woke us early (its delay is at most 15 minutes)."""
     if clock.now() < timer.due_at:
-        schedule_pay_deadline(timer.order_id, timer.due_at)
+        _send_timers([_timer(timer)])
         return "requeued"
+    if timer.kind == "pay_reminder":
+        return remind_to_pay(timer.order_id)
     return close_if_overdue(timer.order_id)
+
+
+def remind_to_pay(order_id: str) -> str:
+    """The buyer of a still unpaid order gets the pay-deadline reminder, if they accepted it
+    (services/notifications.py: queued only with quota, sent once by its message key)."""
+    order = orders.get_order(order_id)
+    if order is None or order.status != OrderStatus.PENDING_PAYMENT.value:
+        return "not_pending"
+    return notifications.notify_order_event(order, "pay_reminder", clock.now())
 
 
 def sweep_overdue_orders(limit: int = 100) -> dict[str, int]:

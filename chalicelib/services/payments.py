@@ -16,7 +16,7 @@ from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
 from chalicelib.lazy import lazy_module
-from chalicelib.services import order_coupons, refunds, shipping_info
+from chalicelib.services import members, notifications, order_coupons, points, refunds, shipping_info
 from chalicelib.services.order_reads import get_user_order, overdue_unpaid_order_ids
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.settings import get_settings
@@ -118,6 +118,7 @@ def _apply(order: orders.Order, payment: Payment) -> str:
             _pay_using_coupons(order, payment, now)
             log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
             _reward_referrer(order)
+            notifications.notify_order_event(order, "paid", now)  # never raises
             return "paid"
         if order.status == "cancelled" and order.flash_sale:
             # Its unit went back to the sale and on to the next buyer: never revived at the sale price.
@@ -137,26 +138,32 @@ def _apply(order: orders.Order, payment: Payment) -> str:
 
 
 def _pay_using_coupons(order: orders.Order, payment: Payment, now: datetime) -> None:
-    """Pay the order and mark its coupons used, together. Should the wallet not hold them as
-    locked by this order (records disagree), the payment is still applied (money received is
-    never left unapplied for a coupon's sake) and the merchant is alerted to look."""
+    """Pay the order, mark its coupons used and count the spend towards the buyer's member level,
+    together. Should the wallet not hold the coupons as locked by this order (records disagree),
+    the payment is still applied (money received is never left unapplied for a coupon's sake)
+    and the merchant is alerted to look. (Its points were taken when it was placed.)"""
+    spend = members.spend_on_payment(order, payment.paid_at)
     try:
-        transactions.pay_order(order, payment, now, extra_updates=order_coupons.use(order, now))
+        transactions.pay_order(order, payment, now, extra_updates=[*order_coupons.use(order, now), *spend])
     except order_coupons.CouponStateChanged:
         order_coupons.report_mismatch(order, "at payment", now, transaction_id=payment.transaction_id)
-        transactions.pay_order(order, payment, now)
+        transactions.pay_order(order, payment, now, extra_updates=spend)
 
 
 def _revive_or_refund(order: orders.Order, payment: Payment, now: datetime) -> str:
+    extras = [*order_coupons.take_again(order, now), *points.take_again(order, now),
+              *members.spend_on_payment(order, payment.paid_at)]
     try:
-        transactions.revive_order(order, _with_outcome(payment, REVIVED), now,
-                                  extra_updates=order_coupons.take_again(order, now))
+        transactions.revive_order(order, _with_outcome(payment, REVIVED), now, extra_updates=extras)
     except transactions.StockShortage:
         return _refund_unappliable(order, payment, "paid after the order closed; sold out", now)
     except order_coupons.CouponsNotTaken:
         return _refund_unappliable(order, payment, "paid after the order closed; its coupon was used meanwhile", now)
+    except points.PointsNotTaken:
+        return _refund_unappliable(order, payment, "paid after the order closed; its points were used meanwhile", now)
     log.info("late payment revived the order", order_id=order.order_id)
     _reward_referrer(order)
+    notifications.notify_order_event(order, "paid", now)
     return "revived"
 
 

@@ -12,6 +12,25 @@ from chalicelib.storage import users
 from chalicelib.storage.base import ConditionFailed
 
 
+def with_standing(user: users.User) -> users.User:
+    """The user with the member level and points balance as they stand now: computed from the
+    member's spend and the merchant's level rules, and from the points lots (one BatchGetItem)."""
+    from dataclasses import replace
+
+    from chalicelib.services import members, points
+    from chalicelib.storage import members as member_store
+    from chalicelib.storage import points as point_store
+    from chalicelib.storage.batch_get import batch_get_raw
+
+    keys = [point_store.account_key(user.user_id), member_store.spend_key(user.user_id), member_store.rules_key()]
+    found = batch_get_raw(keys, users.UserRecord._get_connection().connection)
+    first = {table: (items[0] if items else None) for table, items in found.items()}
+    account = point_store.account_from_item(user.user_id, first[keys[0][0]])
+    membership = members.membership_of(member_store.spend_from_item(first[keys[1][0]]),
+                                       member_store.rules_from_item(first[keys[2][0]])[0])
+    return replace(user, member_level=membership.level, points=account.balance(points.today_in_china()))
+
+
 def get_profile(user_id: str) -> users.User:
     user = users.get_user(user_id)
     if user is None:
@@ -44,8 +63,9 @@ def bind_phone_number(user_id: str, phone_code: str) -> users.User:
 
 
 def record_privacy_consent(user_id: str, version: str) -> users.User:
-    """The user agreed to privacy policy `version` (wx.requirePrivacyAuthorize); stamped with the time."""
-    try:
-        return users.update_profile(user_id, clock.now(), privacy_consent_version=version)
-    except ConditionFailed:
-        raise NotFound("No such user", code="user_not_found") from None
+    """The user agreed to privacy policy `version` (wx.requirePrivacyAuthorize): an entry of the
+    consent ledger, written with the user's current version (services/privacy.py)."""
+    from chalicelib.services import privacy
+
+    privacy.record_consent(user_id, version, True, source="profile")  # 404 user_not_found when gone
+    return get_profile(user_id)

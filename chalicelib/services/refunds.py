@@ -15,7 +15,7 @@ from chalicelib.domain.refunds import (FIRST_ATTEMPT_DELAY, RefundExceedsPayment
                                       order_after_refund)
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
-from chalicelib.services import order_coupons
+from chalicelib.services import members, notifications, order_coupons, points
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.storage import after_sales, alerts, orders, payments, refund_transactions
 from chalicelib.storage.payments import ABNORMAL, PROCESSING, STUCK, UNFINISHED, Refund
@@ -99,8 +99,9 @@ def complete_refund(refund: Refund, refund_id: str | None) -> str:
         coupons_back = (order_coupons.give_back(order, now)
                         if coupons_as_expected and change is not None and change.status == "refunded"
                         and order.status != "refunded" else [])
+        extras = [*coupons_back, *_spend_and_points_back(order, change, current.out_refund_no, now)]
         try:
-            refund_transactions.complete_refund(current, refund_id, now, change, restock, coupons_back)
+            refund_transactions.complete_refund(current, refund_id, now, change, restock, extras)
         except RefundFinished:
             outcome = "duplicate"
             break
@@ -117,10 +118,23 @@ def complete_refund(refund: Refund, refund_id: str | None) -> str:
         break
     if outcome is None:
         raise RefundBusy(refund.out_refund_no)
+    if outcome == "refunded" and order is not None:  # not on a duplicate: one message per refund
+        notifications.notify_order_event(order, "refunded", clock.now(), ref=current.out_refund_no,
+                                         amount_fen=current.amount_fen)
     # Also on a duplicate: conditional and idempotent, it heals a crash after the transaction
     # (the notify is retried until we answer success).
     _settle_after_sale(refund)
     return outcome
+
+
+def _spend_and_points_back(order: orders.Order | None, change, out_refund_no: str, now) -> list:
+    """Money back on the order's own payment comes off the buyer's member spend, and gives back
+    the points share of it (services/points.py): unconditional writes in the completion's
+    transaction, so exactly once with it and never a reason for it to fail."""
+    if order is None or change is None or change.refunded_fen <= change.expected_refunded_fen:
+        return []
+    return [*members.spend_refunded(order, change.refunded_fen - change.expected_refunded_fen),
+            *points.refund_back(order, out_refund_no, change.refunded_fen, now)]
 
 
 def _order_change(refund: Refund, order: orders.Order | None):

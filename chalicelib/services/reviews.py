@@ -86,6 +86,7 @@ def review_order(user_id: str, order_id: str, lines: list[LineReview]) -> tuple[
         existing = reviews.get_reviews(ids)
         _refuse_changed(lines, ids, existing)
         if all(review_id in existing for review_id in ids):  # an identical retry: nothing to write
+            _photo_points(user_id, order_id, lines)  # heals a crash between the review and its points
             return [existing[review_id] for review_id in ids], False
         if nickname is None:  # read once, and only when something is written
             user = users.get_user(user_id)
@@ -104,9 +105,24 @@ def review_order(user_id: str, order_id: str, lines: list[LineReview]) -> tuple[
             _backoff(attempt)
             continue
         log.info("order lines reviewed", order_id=order_id, count=len(new))
+        _photo_points(user_id, order_id, lines)
         return [new.get(review_id) or existing[review_id] for review_id in ids], True
     log.warning("review gave up after retries", order_id=order_id)
     raise ServiceUnavailable("Many reviews are being written right now; try again")
+
+
+def _photo_points(user_id: str, order_id: str, lines: list[LineReview]) -> None:
+    """Points for each reviewed line with photos, once per line (the ledger entry's key makes a
+    repeat give nothing). Never fails the review: a lost award is logged, and the buyer's retry
+    of the same review gives it."""
+    from chalicelib.services import points
+
+    for line in lines:
+        if line.images:
+            try:
+                points.earn_for_review_photos(user_id, order_id, line.sku_id)
+            except Exception:  # noqa: BLE001 - see docstring
+                log.exception("review photo points not given", order_id=order_id, sku_id=line.sku_id)
 
 
 def _completed_order(user_id: str, order_id: str) -> orders.Order:

@@ -17,7 +17,7 @@ Stock moves in the same TransactWrite as the status change that causes it (stora
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
@@ -138,6 +138,9 @@ class OrderRecord(Model):
     # (else the buyer would get the goods and the money). DynamoDB drops the set when it empties.
     refunds_in_flight = UnicodeSetAttribute(null=True)
     sales_counted = BooleanAttribute(null=True)  # the sales job counted its units (services/sales_counts.py)
+    # The points it redeemed, by the lot (expiry day, ISO) each came from: a cancel or refund puts
+    # back exactly those (domain/points.py). Absent: no points.
+    points_parts = MapAttribute(null=True)
     timer_kind = UnicodeAttribute(null=True)
     timer_at = UTCDateTimeAttribute(null=True)
     all_orders = UnicodeAttribute(default=ALL_ORDERS)
@@ -182,6 +185,11 @@ class Order:
     refunded_fen: int = 0
     refunds_in_flight: frozenset[str] = frozenset()
     sales_counted: bool = False
+    points_parts: dict[date, int] | None = None
+
+    @property
+    def points_used(self) -> int:
+        return sum((self.points_parts or {}).values())
 
     @property
     def coupon_ids(self) -> tuple[str, ...]:
@@ -200,6 +208,7 @@ def to_record(order: Order) -> OrderRecord:
         adjustments=[AdjustmentAttribute(**adjustment) for adjustment in order.adjustments],
         goods_fen=order.goods_fen, discount_fen=order.discount_fen, delivery_fee_fen=order.delivery_fee_fen,
         payable_fen=order.payable_fen, flash_sale=order.flash_sale,
+        points_parts={day.isoformat(): points for day, points in order.points_parts.items()} if order.points_parts else None,
     )
 
 
@@ -225,6 +234,8 @@ def from_record(record: OrderRecord) -> Order:
         shipping_upload=record.shipping_upload.as_dict() if record.shipping_upload else None,
         flash_sale=_flash_sale(record.flash_sale), refunded_fen=int(record.refunded_fen or 0),
         refunds_in_flight=frozenset(record.refunds_in_flight or ()), sales_counted=bool(record.sales_counted),
+        points_parts={date.fromisoformat(day): int(points) for day, points in record.points_parts.as_dict().items()}
+        if record.points_parts else None,
     )
 
 

@@ -10,6 +10,7 @@ from chalicelib.storage.alerts import AlertRecord
 from chalicelib.storage.admins import AdminRecord
 from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
+from chalicelib.storage.consents import ConsentRecord
 from chalicelib.storage.coupons import CouponTemplateRecord, CouponTermsRecord, CouponWalletRecord
 from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.favorites import FavoriteRecord
@@ -18,8 +19,11 @@ from chalicelib.storage.flash_tickets import FlashEntryRecord, FlashTicketRecord
 from chalicelib.storage.history import ViewRecord
 from chalicelib.storage.idempotency import IdempotencyRecord
 from chalicelib.storage.listings import ListingRecord
+from chalicelib.storage.members import MemberSpendRecord, StoreSettingRecord
 from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import PaymentRecord, RefundRecord
+from chalicelib.storage.points import PointsAccountRecord, PointsEntryRecord, PointsExpiryRecord
+from chalicelib.storage.privacy_audit import DeletionRecord, LoginTombstoneRecord
 from chalicelib.storage.products import ProductRecord
 from chalicelib.storage.rate_limits import RateLimitRecord
 from chalicelib.storage.reviews import ReviewRecord, ReviewSummaryRecord
@@ -27,6 +31,7 @@ from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.skus import SkuRecord
 from chalicelib.storage.stock import StockMovementRecord
 from chalicelib.storage.stores import StoreRecord
+from chalicelib.storage.subscriptions import SubscriptionRecord
 from chalicelib.storage.users import BirthdayRecord, UserRecord
 
 ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
@@ -38,7 +43,10 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        FlashTicketRecord, FlashEntryRecord, RateLimitRecord,
                                        CouponTemplateRecord, CouponWalletRecord, CouponTermsRecord, ActivityRecord,
                                        BirthdayRecord, ReviewRecord, ReviewSummaryRecord,
-                                       FavoriteRecord, ViewRecord)
+                                       FavoriteRecord, ViewRecord, SubscriptionRecord,
+                                       ConsentRecord, DeletionRecord, LoginTombstoneRecord,
+                                       PointsAccountRecord, PointsEntryRecord, PointsExpiryRecord,
+                                       MemberSpendRecord, StoreSettingRecord)
 
 
 def create_all_tables() -> list[str]:

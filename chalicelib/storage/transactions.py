@@ -109,6 +109,27 @@ def cancel_order_releasing_stock(order: Order, reason: str, now: datetime,
                            stock_to=SkuRecord.available, extras=list(extra_updates))
 
 
+def complete_order(order: Order, now: datetime, extra_updates: Iterable[ExtraUpdate] = ()) -> None:
+    """shipped -> completed, its auto-confirm timer cleared, with the extra updates (the points it
+    earns), all or nothing. Conditioned on the order still shipped and its refunded total as read
+    (what it earns follows from that total). Raises StatusChanged when either moved."""
+    extras = list(extra_updates)
+    refunded_as_read = (OrderRecord.refunded_fen == order.refunded_fen if order.refunded_fen
+                        else OrderRecord.refunded_fen.does_not_exist() | (OrderRecord.refunded_fen == 0))
+    order_update = OrderRecord(order.order_id).get_update_kwargs_from_instance(
+        actions=[OrderRecord.status.set("completed"), OrderRecord.completed_at.set(now),
+                 OrderRecord.timer_kind.remove(), OrderRecord.timer_at.remove()],
+        condition=(OrderRecord.status == "shipped") & refunded_as_read)
+    try:
+        _transact_raw(updates=[order_update, *(extra.update for extra in extras)])
+    except TransactWriteError as error:
+        failed = failed_indexes(error)
+        if 0 in failed:
+            raise StatusChanged() from None
+        raise_extra_failure(failed, 1, extras)
+        raise
+
+
 class DuplicatePayment(Exception):
     """This transaction_id is recorded already: the notify is a duplicate."""
 

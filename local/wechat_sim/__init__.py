@@ -5,7 +5,8 @@
     sim.stop()
 
 Knobs (keyword arguments): token_ttl, token_grace_s, code2session_per_minute,
-verbose, clock (a zero-argument callable returning epoch seconds, so tests
+verbose, subscribe_quota (subscribe/send answers 43101 without a recorded acceptance:
+subscribe_quota.py), clock (a zero-argument callable returning epoch seconds, so tests
 can move time without sleeping).
 
 WeChat Pay knobs (see pay_keys.PayConfig): mchid, merchant_cert (the merchant
@@ -24,7 +25,7 @@ import ipaddress
 import threading
 from typing import Any, Callable, Iterable
 
-from . import dev_api, open_api, pay_dev_api, pay_v2, pay_v3, shipping
+from . import dev_api, open_api, pay_dev_api, pay_v2, pay_v3, shipping, subscribe_quota
 from .pay_keys import PAY_KNOBS, PayConfig, ensure_platform_keys, generate_merchant_keys
 from .server import Router, SimHTTPServer
 from .state import SimState
@@ -35,7 +36,7 @@ __all__ = ["Simulator", "start_simulator", "build_router", "DEFAULT_REGISTRARS",
 # Each module contributes routes via register(router).
 DEFAULT_REGISTRARS: list[Callable[[Router], None]] = [
     open_api.register, dev_api.register, pay_v3.register, pay_v2.register, pay_dev_api.register,
-    shipping.register,
+    shipping.register, subscribe_quota.register,
 ]
 
 

@@ -1,7 +1,7 @@
 """Run the WeChat simulator in the foreground:
 
     python -m local.wechat_sim --host 127.0.0.1 --port 8003 \\
-        [--appid X --secret Y] [--token-ttl 7200] [--code2session-per-minute 100] [--verbose] \\
+        [--appid X --secret Y] [--token-ttl 7200] [--code2session-per-minute 100] [--verbose] [--subscribe-quota] \\
         [--mchid M] [--pay-keys-dir DIR | --merchant-cert PEM --platform-key PEM ...] \\
         [--sign-with cert|pubkey] [--refund-delay-ms 500] [--notify-retry-delays-ms 200,500,1000,2000]
 
@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--code2session-per-minute", type=int, default=100,
                         help="successful logins allowed per openid per minute")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--subscribe-quota", action="store_true",
+                        help="subscribe/send answers 43101 unless the user accepted the template "
+                             "(POST /__sim/subscribe/accept), as WeChat's one-time quota")
     pay = parser.add_argument_group("WeChat Pay")
     pay.add_argument("--mchid", help="default: $WECHAT_PAY_MCH_ID or 1900000109")
     pay.add_argument("--pay-keys-dir", default=env.get("WECHAT_SIM_PAY_KEYS_DIR"),
@@ -113,6 +116,7 @@ def serve(argv: list[str] | None) -> int:
         sim = start_simulator(
             host=args.host, port=args.port, apps=apps, token_ttl=args.token_ttl,
             code2session_per_minute=args.code2session_per_minute, verbose=args.verbose,
+            subscribe_quota=args.subscribe_quota,
             **pay_knobs(args),
         )
     except OSError as exc:

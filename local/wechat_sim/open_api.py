@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from . import subscribe_rules
+from . import subscribe_quota, subscribe_rules
 from .identity import (
     is_valid_code,
     new_access_token,
@@ -159,6 +159,9 @@ def subscribe_send(req: Request) -> Response:
         problem = subscribe_rules.validate(body, state.data.openids.get(appid, set()))
         if problem:
             return wx_error(*problem)
+        refused = subscribe_quota.take(state, appid, body)  # one-time quota, as WeChat counts it
+        if refused:
+            return wx_error(*refused)
         msgid = state.data.next_msgid
         state.data.next_msgid += 1
         state.data.messages.append({

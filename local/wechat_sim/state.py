@@ -44,6 +44,7 @@ class Knobs:
     token_grace_s: int = 300              # old token lifetime after force_refresh
     code2session_per_minute: int = 100    # successful logins per openid per minute
     verbose: bool = False                 # per-request log lines on stderr
+    subscribe_quota: bool = False         # subscribe/send needs an acceptance (subscribe_quota.py)
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> "Knobs":

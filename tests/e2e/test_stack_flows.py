@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib.schemas.messages import SubscribeMessageJob
 from local.stack import LocalStack
+from local.wechat_sim.identity import openid_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.dynamodb_local]
 
@@ -36,7 +37,8 @@ PAY_TIMEOUT_SECONDS = 3
 @pytest.fixture(scope="module")
 def stack():
     # A short payment timeout, set the way `PAY_TIMEOUT_MINUTES=0.05 make run` would.
-    with LocalStack(env_overrides={"PAY_TIMEOUT_MINUTES": str(PAY_TIMEOUT_SECONDS / 60)}) as running:
+    with LocalStack(env_overrides={"PAY_TIMEOUT_MINUTES": str(PAY_TIMEOUT_SECONDS / 60),
+                                   "WECHAT_TEMPLATE_ORDER_SHIPPED": "tmpl-e2e"}) as running:
         yield running
 
 
@@ -71,6 +73,12 @@ def test_bad_requests_get_the_envelope_over_http(stack):
 def test_the_worker_delivers_a_queued_subscribe_message_once(stack):
     status, login = http("POST", f"{stack.api_url}/v1/auth/login", {"code": "frank-1"})
     assert status == 200
+    # wx.requestSubscribeMessage: WeChat records the acceptance, the mini-program tells the app.
+    http("POST", f"{stack.wechat_sim_url}/__sim/subscribe/accept",
+         {"openid": openid_for(stack.env["WECHAT_APPID"], "frank-1"), "template_id": "tmpl-e2e"})
+    status, quota = http("POST", f"{stack.api_url}/v1/me/subscriptions", {"template_id": "tmpl-e2e", "accepted": True},
+                         token=login["token"])
+    assert status == 200 and quota["remaining"] == 1
     sqs = boto3.client("sqs", endpoint_url=stack.sqs_endpoint, region_name="us-east-1",
                        aws_access_key_id="local", aws_secret_access_key="local")
     queue_url = sqs.get_queue_url(QueueName=f"{stack.env['TABLE_PREFIX']}notifications")["QueueUrl"]

@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from chalicelib import queues
+from chalicelib import clock, queues
 from chalicelib.errors import UpstreamError
 from chalicelib.schemas.messages import SubscribeMessageJob
 from chalicelib.services import notifications
+from chalicelib.storage import subscriptions
 from tests.api.helpers import log_in, sim_call, sim_fault
 
 
@@ -16,6 +17,11 @@ def _job(user_id: str, key: str = "order_shipped#o1") -> SubscribeMessageJob:
     return SubscribeMessageJob(message_key=key, user_id=user_id, template_id="tmpl-shipped",
                                page="pages/order/detail?id=o1",
                                data={"thing1": {"value": "红富士苹果"}, "character_string2": {"value": "SF123"}})
+
+
+def _grant(user: dict) -> None:
+    """The user accepted tmpl-shipped once (POST /v1/me/subscriptions): one message may be sent."""
+    subscriptions.grant(user["user_id"], "tmpl-shipped", clock.now())
 
 
 def _invoke(client, job: SubscribeMessageJob):
@@ -30,6 +36,7 @@ def _sent(simulator) -> list[dict]:
 
 def test_a_queued_message_reaches_the_user_once_even_when_redelivered(client, wechat_sim):
     _, user = log_in(client)
+    _grant(user)
     job = _job(user["user_id"])
     _invoke(client, job)
     _invoke(client, job)  # SQS delivers at least once
@@ -40,6 +47,7 @@ def test_a_queued_message_reaches_the_user_once_even_when_redelivered(client, we
 
 def test_a_transient_wechat_failure_raises_for_redelivery_and_the_retry_sends(client, wechat_sim):
     _, user = log_in(client)
+    _grant(user)
     sim_fault(wechat_sim, "subscribe_send", errcode=-1, errmsg="system error")
     with pytest.raises(UpstreamError):
         notifications.deliver_subscribe_message(_job(user["user_id"]))
@@ -49,6 +57,7 @@ def test_a_transient_wechat_failure_raises_for_redelivery_and_the_retry_sends(cl
 
 def test_a_permanent_refusal_is_not_retried(client, wechat_sim):
     _, user = log_in(client)
+    _grant(user)
     sim_fault(wechat_sim, "subscribe_send", errcode=43101, errmsg="user refuse to accept the msg")
     assert notifications.deliver_subscribe_message(_job(user["user_id"])) == "refused"
     assert notifications.deliver_subscribe_message(_job(user["user_id"])) == "duplicate"

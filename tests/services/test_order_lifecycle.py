@@ -90,3 +90,43 @@ def test_shipped_orders_complete_automatically_after_auto_confirm_days(unpaid):
     with clock.frozen_at(clock.now() + lifecycle.auto_confirm_after() + timedelta(minutes=1)):
         assert lifecycle.sweep_auto_confirm() == {"completed": 1}
     assert lifecycle.get_order("o1").status == "completed"
+
+
+def _timers_queued() -> list[OrderTimer]:
+    from chalicelib.schemas.timers import parse_order_message
+
+    sqs, url = queues._client(), queues.queue_url(queues.ORDER_TIMERS.name)
+    bodies = []
+    with clock.frozen_at(clock.now()):
+        for _ in range(3):
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                           VisibilityTimeout=0).get("Messages", [])
+            bodies += [message["Body"] for message in messages]
+    return [message for message in map(parse_order_message, set(bodies)) if isinstance(message, OrderTimer)]
+
+
+def test_placing_an_order_queues_its_deadline_and_a_pay_reminder_five_minutes_before(aws, monkeypatch):
+    monkeypatch.setattr(queues, "MAX_DELAY_SECONDS", 0)  # moto holds delayed messages back: deliver at once
+    due_at = clock.now() + timedelta(minutes=15)
+    lifecycle.schedule_after_placed("o1", due_at, [])
+    timers = {timer.kind: timer.due_at for timer in _timers_queued()}
+    assert timers == {"pay_deadline": due_at, "pay_reminder": due_at - lifecycle.PAY_REMINDER_BEFORE}
+
+
+def test_a_short_pay_window_gets_no_reminder(aws, monkeypatch):
+    monkeypatch.setattr(queues, "MAX_DELAY_SECONDS", 0)
+    lifecycle.schedule_after_placed("o1", clock.now() + timedelta(minutes=5), [])
+    assert [timer.kind for timer in _timers_queued()] == ["pay_deadline"]
+
+
+def test_the_reminder_goes_to_an_unpaid_orders_buyer_only(unpaid, monkeypatch):
+    sent = []
+    monkeypatch.setattr(lifecycle.notifications, "notify_order_event",
+                        lambda order, kind, now, **_: sent.append((order.order_id, kind)) or "queued")
+    reminder = OrderTimer(order_id="o1", kind="pay_reminder", due_at=unpaid.pay_deadline - timedelta(minutes=5))
+    assert lifecycle.handle_pay_deadline_timer(reminder) == "requeued"  # SQS woke it early
+    with clock.frozen_at(reminder.due_at + timedelta(seconds=1)):
+        assert lifecycle.handle_pay_deadline_timer(reminder) == "queued"
+        pay(unpaid)
+        assert lifecycle.handle_pay_deadline_timer(reminder) == "not_pending"
+    assert sent == [("o1", "pay_reminder")]
