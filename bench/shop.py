@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
 
@@ -41,8 +42,10 @@ ADDRESS = {"name": "张三", "phone": "13800138000", "province": "上海市", "c
 CATEGORY_QUERY = {"category_id": "c-fruit", "sort": "sales", "limit": 20}
 SEARCH_WORD = "苹果"
 SCENARIO_ORDER = ("add_to_cart", "products_category", "products_search", "checkout_preview", "place_order",
-                  "checkout_preview_coupons", "place_order_coupons")
+                  "checkout_preview_coupons", "place_order_coupons", "place_order_points")
 COUPON_SHOPPER_CODE = "couponer-1"  # a second shopper, with a wallet of WALLET_SIZE coupons
+POINTS_SHOPPER_CODE = "pointer-1"  # a third shopper, with points in three lots
+POINTS_USED = 1_000
 WALLET_SIZE = 20
 
 
@@ -131,6 +134,7 @@ def _scenarios(client: Any) -> list[Scenario]:
 
     put_back_cart(0)
     coupon_scenarios = _coupon_scenarios(client)
+    points_scenario = _points_scenario(client)
     three_lines = lambda body: len(body["lines"]) == 3  # noqa: E731
     checkout = {"address_id": address_id}  # no items: the selected cart lines; express to the address
     category_path = f"/v1/products?{urlencode(CATEGORY_QUERY)}"
@@ -152,6 +156,7 @@ def _scenarios(client: Any) -> list[Scenario]:
                  lambda body: three_lines(body) and body["status"] == "pending_payment",
                  status=201, prepare=put_back_cart),
         *coupon_scenarios,
+        points_scenario,
     ]
 
 
@@ -217,6 +222,45 @@ def _coupon_scenarios(client: Any) -> list[Scenario]:
                  and sum(1 for a in body["adjustments"] if a["kind"] == "coupon") == 2,
                  status=201, prepare=refill),
     ]
+
+
+def _points_scenario(client: Any) -> Scenario:
+    """Place order spending POINTS_USED points (taken from two of three lots in its transaction:
+    the account update and the ledger entry ride in the order's TransactWrite); between orders the
+    last one is cancelled (points and units back) and the cart refilled, untimed and unmetered."""
+    from chalicelib import clock
+    from chalicelib.services import points
+    from chalicelib.storage import points as point_store
+
+    login = _json(_call(client, "POST", "/v1/auth/login", {"code": POINTS_SHOPPER_CODE}), "points shopper login")
+    token, user_id = login["token"], login["user"]["user_id"]
+    address_id = _json(_call(client, "POST", "/v1/addresses", ADDRESS, token=token), "address", 201)["address_id"]
+    for months_ago, amount in ((11, 600), (6, 600), (1, 50_000)):  # three lots, the two oldest spent first
+        with clock.frozen_at(clock.now() - timedelta(days=30 * months_ago)):
+            point_store.apply(points._earning(user_id, f"bench#{months_ago}", "grant", amount, "bench", clock.now()))
+    placed: list[str] = []
+
+    def refill(_: int) -> None:
+        for order_id in placed:
+            _json(_call(client, "POST", f"/v1/orders/{order_id}/cancel", token=token), "cancel")
+        placed.clear()
+        present = {line["sku_id"] for line in _json(_call(client, "GET", "/v1/cart", token=token), "cart")["lines"]}
+        for sku_id, quantity in CART.items():
+            if sku_id not in present:
+                _json(_call(client, "POST", "/v1/cart/items", {"sku_id": sku_id, "quantity": quantity}, token=token),
+                      f"re-add {sku_id}")
+
+    def place(_: int) -> Any:
+        response = _call(client, "POST", "/v1/orders", {"address_id": address_id, "points": POINTS_USED,
+                                                         "checkout_token": uuid.uuid4().hex}, token=token)
+        if response.status_code == 201:
+            placed.append(json.loads(response.body)["order_id"])
+        return response
+
+    refill(0)
+    return Scenario("place_order_points", f"POST /v1/orders (3-line cart, express, {POINTS_USED} points from 2 lots)",
+                    place, lambda body: body["status"] == "pending_payment" and body["points_used"] == POINTS_USED,
+                    status=201, prepare=refill)
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -305,7 +349,7 @@ def _measure_all(simulator: Any, dynamodb_endpoint: str, n: int, warmup: int) ->
             for scenario in _scenarios(client):
                 result, usage = measure(scenario, meter, sqs, floor, n, warmup, floor_samples)
                 result["theoretical"] = theoretical_per_request(usage, fetch, n)
-                if scenario.name in ("place_order", "place_order_coupons"):
+                if scenario.name in ("place_order", "place_order_coupons", "place_order_points"):
                     result["transaction_actions"] = transaction_actions(usage, n)
                 results[scenario.name] = result
         finally:

@@ -73,7 +73,7 @@ def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]
                            code="checkout_token_reused") from None
         return existing, False
     except transactions.StockShortage as shortage:
-        raise _shortage_as_it_is_now(shortage.sku_ids, order) from None
+        raise _shortage_as_it_is_now(shortage.sku_ids, shortage.order) from None
     _after_placed(order, prepared)
     return order, True
 
@@ -92,6 +92,9 @@ def _place(order_id: str, user_id: str, fingerprint: str, body: PlaceOrderBody) 
         try:
             transactions.place_order_reserving_stock(order, cart_sku_ids=prepared.cart_sku_ids,
                                                      extra_updates=[*coupon_locks, *points_taken])
+        except transactions.StockShortage as shortage:
+            shortage.order = order  # what was asked, for the 409's figures
+            raise
         except points.PointsChanged:
             if attempt + 1 < PLACE_ATTEMPTS:
                 continue
