@@ -52,7 +52,12 @@ def update_profile(user_id: str, *, nickname: str | None, avatar_url: str | None
 
 
 def bind_phone_number(user_id: str, phone_code: str) -> users.User:
-    """Exchange the code from <button open-type="getPhoneNumber"> for the number and store it."""
+    """Exchange the code from <button open-type="getPhoneNumber"> for the number and store it.
+    Only with the user's privacy consent (403 consent_required): the number is personal
+    information, never fetched from WeChat before the user agreed to the policy."""
+    from chalicelib.services import privacy
+
+    privacy.require_consent(get_profile(user_id))
     with wechat_failures_as_app_errors("phone number"):
         phone = call_with_access_token(lambda token: open_api().get_phone_number(token, phone_code))
     try:

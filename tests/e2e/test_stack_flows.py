@@ -57,6 +57,7 @@ def test_the_demo_flow_login_me_and_profile_works_over_http(stack):
     assert status == 200, login
     status, me = http("PATCH", f"{stack.api_url}/v1/me", {"nickname": "小鲜"}, token=login["token"])
     assert status == 200 and me["nickname"] == "小鲜"
+    assert http("POST", f"{stack.api_url}/v1/me/privacy-consent", {"version": "2026-01"}, token=login["token"])[0] == 200
     status, me = http("POST", f"{stack.api_url}/v1/me/phone", {"code": "phone-13800138000"}, token=login["token"])
     assert status == 200 and me["phone_masked"] == "138****8000"
 

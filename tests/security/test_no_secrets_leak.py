@@ -39,8 +39,8 @@ def recorded_bodies(client, monkeypatch):
 
 def _run_the_main_flows(client, wechat_sim) -> None:
     token, _ = log_in(client, "leak-1")
-    assert call(client, "POST", "/v1/me/phone", {"code": f"phone-{BOUND_PHONE}"}, token=token)[0] == 200
     assert call(client, "POST", "/v1/me/privacy-consent", {"version": "2026-01"}, token=token)[0] == 200
+    assert call(client, "POST", "/v1/me/phone", {"code": f"phone-{BOUND_PHONE}"}, token=token)[0] == 200
     assert call(client, "GET", "/v1/me", token=token)[0] == 200
     address = call(client, "POST", "/v1/addresses", ADDRESS, token=token)[1]
     assert call(client, "GET", "/v1/addresses", token=token)[0] == 200
