@@ -23,6 +23,7 @@ TEST_ENV = {
     "AUTH_TOKEN_SECRET": "test-token-secret-at-least-32-characters",
     "ADMIN_USERNAME": "admin",
     "ADMIN_PASSWORD": "admin-test-password",
+    "RETURN_ADDRESS": "上海市徐汇区漕溪北路88号 鲜果园售后 021-00000000",
     # A guard: any AWS call a test makes without moto or a local engine goes to a dead
     # loopback port and fails fast, never to real AWS.
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",

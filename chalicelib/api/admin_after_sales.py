@@ -1,4 +1,5 @@
-"""Merchant after-sales routes: the list by status, approve (asks WeChat for the refund), reject."""
+"""Merchant after-sales routes: the list by status, approve (a refund: asks WeChat; a return: waits for the
+goods), receive a return's goods (restock, then the refund), reject."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -33,6 +34,13 @@ def list_after_sales(request: ApiRequest) -> AdminAfterSaleList:
            errors=(404, 409), summary="Approve: record the refund and ask WeChat Pay (again: 200, no second refund)")
 def approve_after_sale(request: ApiRequest) -> AdminAfterSaleOut:
     return admin_after_sale_out(after_sales.approve(request.params["request_id"]))
+
+
+@api.route("POST", "/v1/admin/after-sales/{request_id}/receive", auth="admin", response=AdminAfterSaleOut,
+           errors=(404, 409), summary="A return's goods are back: restock them (reason return) and send the refund "
+                                      "(again: 200, unchanged)")
+def receive_return(request: ApiRequest) -> AdminAfterSaleOut:
+    return admin_after_sale_out(after_sales.receive_return(request.params["request_id"]))
 
 
 @api.route("POST", "/v1/admin/after-sales/{request_id}/reject", auth="admin", body=RejectBody,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.lazy import lazy_module
-from chalicelib.schemas.after_sales import AfterSaleBody, AfterSaleOut
+from chalicelib.schemas.after_sales import AfterSaleBody, AfterSaleOut, ReturnShipmentBody
 
 if TYPE_CHECKING:
     from chalicelib.storage.after_sales import AfterSale
@@ -17,12 +17,21 @@ api = ApiBlueprint(__name__, tag="after-sales")
 
 
 def after_sale_out(request: AfterSale) -> AfterSaleOut:
+    waiting_for_goods = request.kind == "return" and request.status == "approved" and request.received_at is None
     return AfterSaleOut(
         request_id=request.request_id, order_id=request.order_id, kind=request.kind, reason=request.reason,
         status=request.status, amount_fen=request.amount_fen, delivery_fee_fen=request.delivery_fee_fen,
         lines=[{"sku_id": line.sku_id, "quantity": line.quantity, "amount_fen": line.amount_fen}
                for line in request.lines],
-        note=request.note, created_at=clock.to_iso(request.created_at), updated_at=clock.to_iso(request.updated_at))
+        note=request.note, created_at=clock.to_iso(request.created_at), updated_at=clock.to_iso(request.updated_at),
+        return_address=_return_address() if waiting_for_goods else None, return_shipment=request.return_shipment,
+        received_at=clock.to_iso(request.received_at) if request.received_at else None)
+
+
+def _return_address() -> str | None:
+    import os
+
+    return (os.environ.get("RETURN_ADDRESS") or "").strip() or None
 
 
 @api.route("POST", "/v1/orders/{order_id}/after-sales", body=AfterSaleBody, response=AfterSaleOut, status=201,
@@ -38,3 +47,11 @@ def request_after_sale(request: ApiRequest) -> AfterSaleOut:
            summary="One of the user's after-sales requests, with its status and amount")
 def get_after_sale(request: ApiRequest) -> AfterSaleOut:
     return after_sale_out(after_sales.get_user_request(request.user_id, request.params["request_id"]))
+
+
+@api.route("POST", "/v1/after-sales/{request_id}/return-shipment", body=ReturnShipmentBody, response=AfterSaleOut,
+           errors=(404, 409), summary="Give the tracking number of the goods sent back (an approved return)")
+def submit_return_shipment(request: ApiRequest) -> AfterSaleOut:
+    body = request.body
+    return after_sale_out(after_sales.submit_return_shipment(request.user_id, request.params["request_id"],
+                                                             body.carrier, body.tracking_no))

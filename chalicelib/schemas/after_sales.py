@@ -32,6 +32,17 @@ class AfterSaleBody(RequestModel):
         return lines
 
 
+class ReturnShipmentBody(RequestModel):
+    carrier: str = Field(min_length=1, max_length=32, description="the carrier the goods were sent back with, e.g. 顺丰速运")
+    tracking_no: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
+
+
+class ReturnShipmentOut(ResponseModel):
+    carrier: str
+    tracking_no: str
+    submitted_at: str
+
+
 class RejectBody(RequestModel):
     reason: str = Field(min_length=1, max_length=200, description="shown to the user")
 
@@ -54,6 +65,10 @@ class AfterSaleOut(ResponseModel):
     note: str | None = Field(description="why it was rejected, or why its refund failed")
     created_at: str
     updated_at: str
+    return_address: str | None = Field(default=None, description="an approved return: where to send the goods")
+    return_shipment: ReturnShipmentOut | None = Field(default=None, description="a return: the buyer's tracking number")
+    received_at: str | None = Field(default=None, description="a return: when the merchant received the goods "
+                                                                "(they were restocked and the refund sent then)")
 
 
 class AdminAfterSaleOut(AfterSaleOut):

@@ -6,14 +6,20 @@ API.md ("After-sales", domain/refunds.py): cumulative over the units the order's
 hold, the last unit taking the remainder; the delivery fee goes with the request that makes the
 whole order claimed, and only if nothing has shipped.
 
-Statuses: requested -> refunding (approved: the refund is recorded and asked for) -> refunded
-(WeChat says SUCCESS); requested -> rejected (the units are released). A refund WeChat refuses
-or closes brings the request back to `approved` with a note: approving again asks for a new
-refund (a new out_refund_no), rejecting releases its units. Every change is conditional and a
-loser re-reads, so a repeated approve or reject answers the request unchanged.
+Statuses of a refund (unshipped goods): requested -> refunding (approved: the refund is recorded
+and asked for) -> refunded (WeChat says SUCCESS); requested -> rejected (the units are released).
+A return (shipped goods) waits for them: requested -> approved (the buyer is given the return
+address and sends the goods back, `POST /v1/after-sales/{id}/return-shipment` with the tracking
+number) -> the merchant marks them received (`.../receive`: restocked with reason `return` in the
+same transaction as the refund record) -> refunding -> refunded; an approved return whose goods
+never came can be rejected. A refund WeChat refuses or closes brings the request back to
+`approved` with a note: approving again asks for a new refund (a new out_refund_no), rejecting
+releases its units (not once a return's goods are back). Every change is conditional and a loser
+re-reads, so a repeated approve, receive or reject answers the request unchanged.
 """
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -29,7 +35,8 @@ from chalicelib.services import refunds
 from chalicelib.services.order_reads import get_user_order
 from chalicelib.settings import get_settings
 from chalicelib.storage import after_sales, orders, payments
-from chalicelib.storage.after_sales import REFUNDED, REFUNDING, REJECTED, REQUESTED, AfterSale, Claims, RequestLine
+from chalicelib.storage.after_sales import (APPROVED, REFUNDED, REFUNDING, REJECTED, REQUESTED, AfterSale, Claims,
+                                            RequestLine)
 from chalicelib.storage.orders import Order, OrderLine
 
 log = get_logger(__name__)
@@ -133,6 +140,8 @@ def approve(request_id: str) -> AfterSale:
             return request
         if request.status == REJECTED:
             raise _forbidden(request, "approved")
+        if request.kind == "return" and request.received_at is None:
+            return _approve_return(request)  # no money before the goods are back
         order = orders.get_order(request.order_id)
         _check_still_refundable(order, request)
         refund = refunds.new_refund(order, order.transaction_id, request.amount_fen, request.reason,
@@ -147,6 +156,86 @@ def approve(request_id: str) -> AfterSale:
     raise AfterSalesBusy()
 
 
+def _approve_return(request: AfterSale) -> AfterSale:
+    """requested -> approved (again: unchanged): the buyer now sends the goods to RETURN_ADDRESS."""
+    if request.status == REQUESTED:
+        return_address()  # 409 return_address_not_set before anything changes
+        try:
+            after_sales.approve_return(request, clock.now())
+        except after_sales.Contended:
+            pass  # approved (or rejected) meanwhile: answer it as it now is
+        log.info("return approved; waiting for the goods", order_id=request.order_id, request_id=request.request_id)
+    return get_request(request.request_id)
+
+
+def return_address() -> str:
+    """Where returned goods go (RETURN_ADDRESS: the merchant's after-sales address and contact)."""
+    address = (os.environ.get("RETURN_ADDRESS") or "").strip()
+    if not address:
+        raise Conflict("Set RETURN_ADDRESS (where buyers send returned goods) before approving returns",
+                       code="return_address_not_set")
+    return address
+
+
+def submit_return_shipment(user_id: str, request_id: str, carrier: str, tracking_no: str) -> AfterSale:
+    """The buyer's tracking number for the goods sent back (an approved return whose goods are not
+    received yet; again with a corrected number replaces it)."""
+    for _ in _attempts():
+        request = get_user_request(user_id, request_id)
+        if request.kind != "return":
+            raise InvalidAfterSalesKind("Only a return sends goods back", details=[{"kind": request.kind}])
+        if request.status != APPROVED or request.received_at is not None:
+            raise _forbidden(request, "given a return shipment")
+        shipment = {"carrier": carrier, "tracking_no": tracking_no, "submitted_at": clock.to_iso(clock.now())}
+        if request.return_shipment and {k: request.return_shipment.get(k) for k in ("carrier", "tracking_no")} == \
+                {"carrier": carrier, "tracking_no": tracking_no}:
+            return request  # the same number again: unchanged
+        try:
+            after_sales.record_return_shipment(request, shipment, clock.now())
+        except after_sales.Contended:
+            continue
+        log.info("return shipped back", request_id=request_id, carrier=carrier)
+        return get_request(request_id)
+    raise AfterSalesBusy()
+
+
+def receive_return(request_id: str) -> AfterSale:
+    """The merchant has the goods back: restock them (reason `return`) and record the refund in
+    one transaction, then ask WeChat. Again: unchanged."""
+    for _ in _attempts():
+        request = get_request(request_id)
+        if request.kind != "return":
+            raise InvalidAfterSalesKind("Only a return has goods to receive", details=[{"kind": request.kind}])
+        if request.received_at is not None:
+            return request
+        if request.status != APPROVED:
+            raise _forbidden(request, "received (approve the return first)")
+        order = orders.get_order(request.order_id)
+        _check_still_refundable(order, request)
+        refund = refunds.new_refund(order, order.transaction_id, request.amount_fen, request.reason,
+                                    lines=tuple((line.sku_id, line.quantity) for line in request.lines),
+                                    out_refund_no=refund_no(request), request_id=request_id)
+        restocks = [after_sales.Restock(line.sku_id, line.quantity, _available(line.sku_id)) for line in request.lines]
+        try:
+            after_sales.receive_and_refund(request, refund, restocks, order.status, clock.now())
+        except after_sales.Contended:
+            continue
+        log.info("returned goods received and restocked", order_id=order.order_id, request_id=request_id)
+        _submit(refund, order)
+        return get_request(request_id)
+    raise AfterSalesBusy()
+
+
+def _available(sku_id: str) -> int:
+    from chalicelib.storage import stock
+
+    try:
+        return stock.current_available(sku_id)
+    except stock.SkuNotFound:
+        raise Conflict("A returned SKU no longer exists; reject the request or recreate the SKU",
+                       code="sku_not_found", details=[{"sku_id": sku_id}]) from None
+
+
 def reject(request_id: str, note: str) -> AfterSale:
     """-> rejected, releasing its units; rejecting again answers it unchanged. A request whose
     refund is under way or done cannot be rejected (409)."""
@@ -154,8 +243,8 @@ def reject(request_id: str, note: str) -> AfterSale:
         request = get_request(request_id)
         if request.status == REJECTED:
             return request
-        if request.status in (REFUNDING, REFUNDED):
-            raise _forbidden(request, "rejected")
+        if request.status in (REFUNDING, REFUNDED) or request.received_at is not None:
+            raise _forbidden(request, "rejected")  # a return's goods are back: its refund is owed
         held = after_sales.get_claims(request.order_id)
         try:
             after_sales.reject_request(request, note, held, released(held, request), clock.now())

@@ -8,9 +8,14 @@ transaction is cancelled, it reads the claims again and finds the units taken. E
 `rejected` holds its claims ("live"); rejecting releases them in the same transaction as the
 status change.
 
-Approving is one TransactWrite too: the request moves to `refunding` and the refund record is
-put, so a refund record exists exactly when its request was approved, whatever crashes between
-the approval and the call to WeChat (the refund retry job picks up what is left `processing`).
+Approving a refund is one TransactWrite too: the request moves to `refunding` and the refund
+record is put, so a refund record exists exactly when its request was approved, whatever crashes
+between the approval and the call to WeChat (the refund retry job picks up what is left
+`processing`). Approving a return only moves it to `approved` (the buyer sends the goods back and
+gives the tracking number); the merchant marking the goods received is the TransactWrite that
+restocks them (reason `return`, one stock movement per line), moves the request to `refunding`
+and puts the refund record: no money leaves before the goods are back, and goods come back to
+stock exactly once with their refund.
 
 Indexes: `by_status` (status, created_at) and `all_by_time` ("all", created_at), for the
 merchant's list newest first, filtered or not.
@@ -82,6 +87,8 @@ class AfterSaleRecord(Model):
     attempt = NumberAttribute(default=0)  # refunds asked for so far (a failed one may be approved again)
     out_refund_no = UnicodeAttribute(null=True)  # the current refund
     note = UnicodeAttribute(null=True)  # why it was rejected, or why its refund failed
+    return_shipment = MapAttribute(null=True)  # a return's {carrier, tracking_no, submitted_at}, from the buyer
+    received_at = UTCDateTimeAttribute(null=True)  # a return's goods marked received (and restocked)
     all_requests = UnicodeAttribute(default=ALL_REQUESTS)
 
     by_status = ByStatus()
@@ -127,6 +134,8 @@ class AfterSale:
     attempt: int = 0
     out_refund_no: str | None = None
     note: str | None = None
+    return_shipment: dict[str, str] | None = None
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,9 @@ def _to_request(record: AfterSaleRecord) -> AfterSale:
         lines=tuple(RequestLine(line.sku_id, int(line.quantity), int(line.amount_fen)) for line in record.lines or []),
         delivery_fee_fen=int(record.delivery_fee_fen or 0), amount_fen=int(record.amount_fen),
         created_at=record.created_at, updated_at=record.updated_at, attempt=int(record.attempt or 0),
-        out_refund_no=record.out_refund_no, note=record.note)
+        out_refund_no=record.out_refund_no, note=record.note,
+        return_shipment=record.return_shipment.as_dict() if record.return_shipment else None,
+        received_at=record.received_at)
 
 
 def _to_record(request: AfterSale) -> AfterSaleRecord:
@@ -165,7 +176,7 @@ def _to_record(request: AfterSale) -> AfterSaleRecord:
                for line in request.lines],
         delivery_fee_fen=request.delivery_fee_fen, amount_fen=request.amount_fen, created_at=request.created_at,
         updated_at=request.updated_at, attempt=request.attempt, out_refund_no=request.out_refund_no,
-        note=request.note)
+        note=request.note, return_shipment=request.return_shipment, received_at=request.received_at)
 
 
 def get_request(request_id: str) -> AfterSale | None:
@@ -223,6 +234,63 @@ def start_refund(request: AfterSale, refund: Refund, order_status: str, now: dat
                      AfterSaleRecord.out_refund_no.set(refund.out_refund_no), AfterSaleRecord.updated_at.set(now)],
             condition=(AfterSaleRecord.status == request.status) & (AfterSaleRecord.attempt == request.attempt))
         transaction.save(refund_record(refund), condition=RefundRecord.out_refund_no.does_not_exist())
+
+
+def approve_return(request: AfterSale, now: datetime) -> None:
+    """A return: requested -> approved, waiting for the goods (no refund yet). Raises Contended."""
+    with _transaction() as transaction:
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.status.set(APPROVED), AfterSaleRecord.updated_at.set(now)],
+            condition=(AfterSaleRecord.status == REQUESTED) & (AfterSaleRecord.kind == "return"))
+
+
+def record_return_shipment(request: AfterSale, shipment: dict[str, str], now: datetime) -> None:
+    """The buyer's tracking number of the goods sent back: while the return is approved and its
+    goods not received yet (a corrected number replaces the first). Raises Contended."""
+    with _transaction() as transaction:
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.return_shipment.set(shipment), AfterSaleRecord.updated_at.set(now)],
+            condition=(AfterSaleRecord.status == APPROVED) & (AfterSaleRecord.kind == "return")
+            & AfterSaleRecord.received_at.does_not_exist())
+
+
+@dataclass(frozen=True)
+class Restock:
+    """A returned line going back on sale: `available` as read, so the movement records it exactly."""
+    sku_id: str
+    units: int
+    available_before: int
+
+
+def receive_and_refund(request: AfterSale, refund: Refund, restocks: list[Restock], order_status: str,
+                       now: datetime) -> None:
+    """The return's goods are back: restock each line (available and stock_in up, a `return`
+    movement keyed by the request and SKU), approved -> refunding with received_at, and the refund
+    record put, all or nothing (conditions: the request as read and not received before, each
+    SKU's available as read, the order still `order_status`). Raises Contended."""
+    from chalicelib.storage.skus import SkuRecord
+    from chalicelib.storage.stock import StockMovementRecord
+
+    with _transaction() as transaction:
+        transaction.condition_check(OrderRecord, request.order_id, condition=OrderRecord.status == order_status)
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.status.set(REFUNDING), AfterSaleRecord.attempt.set(request.attempt + 1),
+                     AfterSaleRecord.out_refund_no.set(refund.out_refund_no), AfterSaleRecord.received_at.set(now),
+                     AfterSaleRecord.updated_at.set(now)],
+            condition=(AfterSaleRecord.status == APPROVED) & (AfterSaleRecord.attempt == request.attempt)
+            & (AfterSaleRecord.kind == "return") & AfterSaleRecord.received_at.does_not_exist())
+        transaction.save(refund_record(refund), condition=RefundRecord.out_refund_no.does_not_exist())
+        for restock in restocks:
+            transaction.update(SkuRecord(restock.sku_id),
+                               actions=[SkuRecord.available.add(restock.units), SkuRecord.stock_in.add(restock.units)],
+                               condition=SkuRecord.available == restock.available_before)
+            transaction.save(StockMovementRecord(restock.sku_id, f"return#{request.request_id}", delta=restock.units,
+                                                 reason="return", source=f"after-sales {request.request_id}",
+                                                 available_before=restock.available_before, created_at=now),
+                             condition=StockMovementRecord.movement_key.does_not_exist())
 
 
 def reject_request(request: AfterSale, note: str, held: Claims, after: Claims, now: datetime) -> None:

@@ -15,6 +15,7 @@ import pytest
 from chalicelib import clock
 from chalicelib.services import refunds
 from chalicelib.storage import orders, payments
+from chalicelib.storage.stock import StockMovementRecord
 from chalicelib.wechat.pay_types import Refund as WeChatRefund
 from tests.api.helpers import admin_token, assert_envelope, call, log_in, sim_call
 from tests.storage.order_fixtures import counters, pay
@@ -125,7 +126,21 @@ def test_a_rejection_releases_its_units_and_the_total_still_adds_up(client, shop
     assert first["amount_fen"] + rest["amount_fen"] == order.payable_fen
 
 
-def test_a_shipped_order_is_returned_without_its_delivery_fee_and_without_restock(client, shop):
+def _shipped_return(client, shop) -> tuple[dict, dict]:
+    order = _paid_express_order(client, shop)
+    body = {"carrier": "顺丰速运", "tracking_no": "SF1234567890"}
+    assert call(client, "POST", f"/v1/admin/orders/{order['order_id']}/ship", body, token=shop["admin"])[0] == 200
+    status, request, _ = _ask(client, shop["user"], order["order_id"], kind="return")
+    assert status == 201, request
+    return order, request
+
+
+def _send_back(client, shop, request, tracking_no="YT9876543210"):
+    return call(client, "POST", f"/v1/after-sales/{request['request_id']}/return-shipment",
+                {"carrier": "圆通速递", "tracking_no": tracking_no}, token=shop["user"])
+
+
+def test_a_return_is_refunded_only_after_the_goods_are_received_and_restocked_once(client, shop):
     order = _paid_express_order(client, shop)
     body = {"carrier": "顺丰速运", "tracking_no": "SF1234567890"}
     assert call(client, "POST", f"/v1/admin/orders/{order['order_id']}/ship", body, token=shop["admin"])[0] == 200
@@ -134,14 +149,68 @@ def test_a_shipped_order_is_returned_without_its_delivery_fee_and_without_restoc
     assert_envelope(error, "invalid_after_sales_kind")
     status, request, _ = _ask(client, shop["user"], order["order_id"], kind="return")
     assert status == 201 and (request["amount_fen"], request["delivery_fee_fen"]) == (7980, 0)
+    status, early, _ = _admin(client, shop, request["request_id"], "receive")
+    assert status == 409  # approve first
     approved = _admin(client, shop, request["request_id"], "approve")[1]
-    refund = payments.get_refund(approved["out_refund_no"])
-    assert refund.restock == "no"  # goods come back by a stock adjustment (reason "return")
-    sold_before = counters("sku-fuji-5")["sold"]
+    assert approved["status"] == "approved" and approved["out_refund_no"] is None  # no money before the goods
+    assert _admin(client, shop, request["request_id"], "approve")[1]["status"] == "approved"  # again: unchanged
+    assert "漕溪北路88号" in _mine(client, shop, request)["return_address"]
+    assert payments.refunds_of_order(order["order_id"]) == []
+    status, sent, _ = _send_back(client, shop, request)
+    assert status == 200 and sent["return_shipment"]["tracking_no"] == "YT9876543210"
+    before = counters("sku-fuji-5")
+    received = _admin(client, shop, request["request_id"], "receive")[1]
+    assert received["status"] in REFUND_STARTED and received["received_at"] and received["return_address"] is None
+    again = _admin(client, shop, request["request_id"], "receive")[1]
+    assert again["out_refund_no"] == received["out_refund_no"]
+    after = counters("sku-fuji-5")
+    assert (after["available"], after["stock_in"], after["sold"]) == (before["available"] + 2, before["stock_in"] + 2,
+                                                                      before["sold"])
+    movements = list(StockMovementRecord.query("sku-fuji-5", StockMovementRecord.movement_key.startswith("return#")))
+    assert [(m.delta, m.reason) for m in movements] == [(2, "return")]
+    refund = payments.get_refund(received["out_refund_no"])
+    assert refund.restock == "no" and refund.amount_fen == 7980  # restocked by the receipt, not by the refund
     _wechat_says(refund.out_refund_no)
     assert _mine(client, shop, request)["status"] == "refunded"
-    assert counters("sku-fuji-5")["sold"] == sold_before
+    assert counters("sku-fuji-5")["available"] == after["available"]
     assert orders.get_order(order["order_id"]).status == "shipped"  # the fee was not refunded: not whole
+    assert _admin(client, shop, request["request_id"], "reject", {"reason": "x"})[0] == 409
+
+
+def test_an_approved_return_whose_goods_never_came_can_be_rejected_and_a_received_one_cannot(client, shop):
+    _, request = _shipped_return(client, shop)
+    _admin(client, shop, request["request_id"], "approve")
+    status, rejected, _ = _admin(client, shop, request["request_id"], "reject", {"reason": "未收到退货"})
+    assert status == 200 and rejected["status"] == "rejected"
+    assert _send_back(client, shop, request)[0] == 409
+    _, second = _shipped_return(client, shop)
+    _admin(client, shop, second["request_id"], "approve")
+    _admin(client, shop, second["request_id"], "receive")
+    assert _admin(client, shop, second["request_id"], "reject", {"reason": "x"})[0] == 409
+
+
+def test_only_the_buyer_gives_a_return_shipment_and_only_for_an_approved_return(client, shop):
+    _, request = _shipped_return(client, shop)
+    assert _send_back(client, shop, request)[0] == 409  # not approved yet
+    _admin(client, shop, request["request_id"], "approve")
+    other, _ = log_in(client, "bob-1")
+    status, _, _ = call(client, "POST", f"/v1/after-sales/{request['request_id']}/return-shipment",
+                        {"carrier": "圆通速递", "tracking_no": "YT9876543210"}, token=other)
+    assert status == 404
+    status, error, _ = call(client, "POST", f"/v1/after-sales/{request['request_id']}/return-shipment",
+                            {"carrier": "圆通速递", "tracking_no": "no spaces allowed"}, token=shop["user"])
+    assert status == 400 and _mine(client, shop, request)["return_shipment"] is None
+    assert _send_back(client, shop, request, "YT1111111111")[1]["return_shipment"]["tracking_no"] == "YT1111111111"
+    assert _send_back(client, shop, request, "YT2222222222")[1]["return_shipment"]["tracking_no"] == "YT2222222222"
+
+
+def test_returns_cannot_be_approved_before_the_store_has_a_return_address(client, shop, monkeypatch):
+    _, request = _shipped_return(client, shop)
+    monkeypatch.delenv("RETURN_ADDRESS")
+    status, error, _ = _admin(client, shop, request["request_id"], "approve")
+    assert status == 409
+    assert_envelope(error, "return_address_not_set")
+    assert _mine(client, shop, request)["status"] == "requested"
 
 
 def test_a_refund_wechat_refuses_goes_back_to_approved_and_can_be_asked_again(client, shop):

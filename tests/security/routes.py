@@ -21,6 +21,7 @@ VALID_BODIES: dict[str, Any] = {
     "AddressBody": ADDRESS,
     "AfterSaleBody": {"kind": "refund", "reason": "不想要了"},
     "ReviewBody": {"lines": [{"sku_id": "sku-fuji-5", "rating": 5, "text": "很好"}]},
+    "ReturnShipmentBody": {"carrier": "圆通速递", "tracking_no": "YT9876543210"},
 }
 
 
