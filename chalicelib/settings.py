@@ -72,6 +72,9 @@ class Settings:
     wechat_http_timeout_seconds: float
     pay: "PaySettings"
     points: "PointsPolicy" = field(default=None)  # type: ignore[assignment]  (always set by load_settings)
+    after_sales_respond_hours: float = 48  # the merchant answers a new after-sales request within this
+    return_review_hours: float = 72  # ...and receives (or rejects) goods sent back within this
+    auto_approve_refund_max_fen: int = 0  # refund-only requests up to this are approved when the merchant is late
 
     def resource_name(self, base: str) -> str:
         """The name of a table or queue in this stack (one stack per TABLE_PREFIX)."""
@@ -139,6 +142,9 @@ def load_settings() -> Settings:
         wechat_http_timeout_seconds=_number("WECHAT_HTTP_TIMEOUT_SECONDS", 5),
         pay=_pay_settings(),
         points=_points_policy(),
+        after_sales_respond_hours=_number("AFTER_SALES_RESPOND_HOURS", 48),
+        return_review_hours=_number("RETURN_REVIEW_HOURS", 72),
+        auto_approve_refund_max_fen=int(_number("AUTO_APPROVE_REFUND_MAX_FEN", 0, minimum=-0.5)),
     )
 
 

@@ -1,4 +1,5 @@
-"""Shipping-info uploads to WeChat: the queue consumer and the sweep behind it."""
+"""Shipping-info uploads to WeChat (the queue consumer and the sweep behind it), and the after-sales
+SLA sweep (the merchant's clocks after delivery)."""
 from __future__ import annotations
 
 from chalice import Blueprint, Rate
@@ -9,6 +10,7 @@ from chalicelib.log import get_logger
 from chalicelib.schemas.shipping import ShippingUploadJob
 
 shipping_info = lazy_module("chalicelib.services.shipping_info")
+after_sales = lazy_module("chalicelib.services.after_sales")
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)
@@ -27,3 +29,10 @@ def sweep_shipping_uploads(event) -> None:
     outcomes = shipping_info.sweep_stalled_uploads()
     if outcomes:
         log.info("shipping upload sweep", **outcomes)
+
+
+@bp.schedule(Rate(5, unit=Rate.MINUTES), description="Escalate after-sales requests whose SLA clock ran out")
+def sweep_after_sales_clocks(event) -> None:
+    outcome = after_sales.sweep_sla_clocks()
+    if outcome:
+        log.info("after-sales SLA sweep", **outcome)

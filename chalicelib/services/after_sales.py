@@ -23,6 +23,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Iterator
 
 from chalicelib import clock
@@ -92,7 +93,8 @@ def request_after_sale(user_id: str, order_id: str, kind: str, reason: str,
         request = AfterSale(request_id=after_sales.new_request_id(), order_id=order_id, user_id=user_id, kind=kind,
                             reason=reason, status=REQUESTED, lines=plan.lines,
                             delivery_fee_fen=plan.delivery_fee_fen, amount_fen=plan.amount_fen,
-                            created_at=now, updated_at=now)
+                            created_at=now, updated_at=now,
+                            deadline=(after_sales.RESPOND, now + timedelta(hours=get_settings().after_sales_respond_hours)))
         try:
             after_sales.create_request(request, order.status, held, plan.after)
         except after_sales.Contended:
@@ -190,8 +192,9 @@ def submit_return_shipment(user_id: str, request_id: str, carrier: str, tracking
         if request.return_shipment and {k: request.return_shipment.get(k) for k in ("carrier", "tracking_no")} == \
                 {"carrier": carrier, "tracking_no": tracking_no}:
             return request  # the same number again: unchanged
+        review_by = clock.now() + timedelta(hours=get_settings().return_review_hours)
         try:
-            after_sales.record_return_shipment(request, shipment, clock.now())
+            after_sales.record_return_shipment(request, shipment, clock.now(), review_by)
         except after_sales.Contended:
             continue
         log.info("return shipped back", request_id=request_id, carrier=carrier)
@@ -224,6 +227,53 @@ def receive_return(request_id: str) -> AfterSale:
         _submit(refund, order)
         return get_request(request_id)
     raise AfterSalesBusy()
+
+
+# ------------------------------------------------------------------------------ the SLA clocks
+
+SWEEP_LIMIT = 100
+RESPOND_LATE = "after_sales_respond_late"  # alert kinds
+REVIEW_LATE = "after_sales_review_late"
+
+
+def sweep_sla_clocks(limit: int = SWEEP_LIMIT) -> dict[str, int]:
+    """Every few minutes: the requests whose SLA clock ran out (found on the sparse index, each
+    re-read) are escalated once: an alert for the merchant, and a refund-only request of at most
+    AUTO_APPROVE_REFUND_MAX_FEN approved on the merchant's behalf (the buyer is not kept waiting
+    for small sums). The escalation is a conditional write on the clock as read, so a sweep racing
+    another, or the merchant answering at that moment, escalates nothing twice."""
+    now = clock.now()
+    outcome: dict[str, int] = {}
+    for kind in (after_sales.RESPOND, after_sales.REVIEW):
+        for request_id in after_sales.due_request_ids(kind, now, limit):
+            result = _escalate_if_due(request_id, kind, now)
+            outcome[result] = outcome.get(result, 0) + 1
+    return outcome
+
+
+def _escalate_if_due(request_id: str, kind: str, now) -> str:
+    from chalicelib.storage import alerts
+
+    request = after_sales.get_request(request_id)
+    if request is None or request.deadline is None or request.deadline[0] != kind or request.deadline[1] > now:
+        return "not_due"  # answered, or its clock restarted, since the index was read
+    if not after_sales.escalate(request, kind, now):
+        return "not_due"
+    alerts.record_alert(RESPOND_LATE if kind == after_sales.RESPOND else REVIEW_LATE, now, detail={
+        "problem": ("no answer to an after-sales request in time" if kind == after_sales.RESPOND
+                    else "returned goods not received or rejected in time"),
+        "request_id": request_id, "order_id": request.order_id, "amount_fen": request.amount_fen})
+    log.warning("after-sales SLA ran out", request_id=request_id, clock=kind)
+    limit = get_settings().auto_approve_refund_max_fen
+    if kind == after_sales.RESPOND and request.kind == "refund" and 0 < request.amount_fen <= limit:
+        try:
+            approve(request_id)
+        except (Conflict, NotFound) as refused:  # e.g. the order shipped meanwhile: the merchant decides
+            log.warning("late refund not auto-approved", request_id=request_id, reason=refused.code)
+            return "escalated"
+        log.info("late refund approved automatically", request_id=request_id, amount_fen=request.amount_fen)
+        return "auto_approved"
+    return "escalated"
 
 
 def _available(sku_id: str) -> int:

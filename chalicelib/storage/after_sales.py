@@ -18,7 +18,10 @@ and puts the refund record: no money leaves before the goods are back, and goods
 stock exactly once with their refund.
 
 Indexes: `by_status` (status, created_at) and `all_by_time` ("all", created_at), for the
-merchant's list newest first, filtered or not.
+merchant's list newest first, filtered or not; `by_deadline` (deadline_kind, deadline_at), sparse
+and keys-only: only a request whose SLA clock runs carries it (`respond`: the merchant must answer
+a new request; `review`: the merchant must receive or reject goods the buyer sent back), set and
+cleared by the same writes that start and stop the clock, so the SLA sweep Queries the due ones.
 """
 from __future__ import annotations
 
@@ -34,8 +37,8 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.base import (ConditionFailed, FullCopyIndex, TableMeta, condition_failure_as, response_code,
-                                     table_name)
+from chalicelib.storage.base import (ConditionFailed, FullCopyIndex, KeysOnlyIndex, TableMeta, condition_failure_as,
+                                     response_code, table_name, update_if)
 from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import Refund, RefundRecord, refund_record
 
@@ -61,6 +64,17 @@ class AllByTime(FullCopyIndex):
 
     all_requests = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ByDeadline(KeysOnlyIndex):
+    class Meta(KeysOnlyIndex.Meta):
+        index_name = "by_deadline"
+
+    deadline_kind = UnicodeAttribute(hash_key=True)
+    deadline_at = UTCDateTimeAttribute(range_key=True)
+
+
+RESPOND, REVIEW = "respond", "review"  # the SLA clocks
 
 
 class RequestLineAttribute(MapAttribute):
@@ -89,10 +103,14 @@ class AfterSaleRecord(Model):
     note = UnicodeAttribute(null=True)  # why it was rejected, or why its refund failed
     return_shipment = MapAttribute(null=True)  # a return's {carrier, tracking_no, submitted_at}, from the buyer
     received_at = UTCDateTimeAttribute(null=True)  # a return's goods marked received (and restocked)
+    deadline_kind = UnicodeAttribute(null=True)  # the running SLA clock (RESPOND, REVIEW), if any
+    deadline_at = UTCDateTimeAttribute(null=True)
+    escalations = ListAttribute(null=True)  # the SLA clocks that ran out, e.g. ["respond"]
     all_requests = UnicodeAttribute(default=ALL_REQUESTS)
 
     by_status = ByStatus()
     all_by_time = AllByTime()
+    by_deadline = ByDeadline()
 
 
 class ClaimLineAttribute(MapAttribute):
@@ -136,6 +154,8 @@ class AfterSale:
     note: str | None = None
     return_shipment: dict[str, str] | None = None
     received_at: datetime | None = None
+    deadline: tuple[str, datetime] | None = None  # the running SLA clock: (kind, due at)
+    escalations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,7 +185,9 @@ def _to_request(record: AfterSaleRecord) -> AfterSale:
         created_at=record.created_at, updated_at=record.updated_at, attempt=int(record.attempt or 0),
         out_refund_no=record.out_refund_no, note=record.note,
         return_shipment=record.return_shipment.as_dict() if record.return_shipment else None,
-        received_at=record.received_at)
+        received_at=record.received_at,
+        deadline=(record.deadline_kind, record.deadline_at) if record.deadline_kind and record.deadline_at else None,
+        escalations=tuple(record.escalations or ()))
 
 
 def _to_record(request: AfterSale) -> AfterSaleRecord:
@@ -176,7 +198,9 @@ def _to_record(request: AfterSale) -> AfterSaleRecord:
                for line in request.lines],
         delivery_fee_fen=request.delivery_fee_fen, amount_fen=request.amount_fen, created_at=request.created_at,
         updated_at=request.updated_at, attempt=request.attempt, out_refund_no=request.out_refund_no,
-        note=request.note, return_shipment=request.return_shipment, received_at=request.received_at)
+        note=request.note, return_shipment=request.return_shipment, received_at=request.received_at,
+        deadline_kind=request.deadline[0] if request.deadline else None,
+        deadline_at=request.deadline[1] if request.deadline else None, escalations=list(request.escalations) or None)
 
 
 def get_request(request_id: str) -> AfterSale | None:
@@ -231,7 +255,8 @@ def start_refund(request: AfterSale, refund: Refund, order_status: str, now: dat
         transaction.update(
             AfterSaleRecord(request.request_id),
             actions=[AfterSaleRecord.status.set(REFUNDING), AfterSaleRecord.attempt.set(request.attempt + 1),
-                     AfterSaleRecord.out_refund_no.set(refund.out_refund_no), AfterSaleRecord.updated_at.set(now)],
+                     AfterSaleRecord.out_refund_no.set(refund.out_refund_no), AfterSaleRecord.updated_at.set(now),
+                     *_clock_stopped()],
             condition=(AfterSaleRecord.status == request.status) & (AfterSaleRecord.attempt == request.attempt))
         transaction.save(refund_record(refund), condition=RefundRecord.out_refund_no.does_not_exist())
 
@@ -241,17 +266,19 @@ def approve_return(request: AfterSale, now: datetime) -> None:
     with _transaction() as transaction:
         transaction.update(
             AfterSaleRecord(request.request_id),
-            actions=[AfterSaleRecord.status.set(APPROVED), AfterSaleRecord.updated_at.set(now)],
+            actions=[AfterSaleRecord.status.set(APPROVED), AfterSaleRecord.updated_at.set(now), *_clock_stopped()],
             condition=(AfterSaleRecord.status == REQUESTED) & (AfterSaleRecord.kind == "return"))
 
 
-def record_return_shipment(request: AfterSale, shipment: dict[str, str], now: datetime) -> None:
+def record_return_shipment(request: AfterSale, shipment: dict[str, str], now: datetime, review_by: datetime) -> None:
     """The buyer's tracking number of the goods sent back: while the return is approved and its
-    goods not received yet (a corrected number replaces the first). Raises Contended."""
+    goods not received yet (a corrected number replaces the first, and restarts the REVIEW clock
+    the merchant has, due `review_by`). Raises Contended."""
     with _transaction() as transaction:
         transaction.update(
             AfterSaleRecord(request.request_id),
-            actions=[AfterSaleRecord.return_shipment.set(shipment), AfterSaleRecord.updated_at.set(now)],
+            actions=[AfterSaleRecord.return_shipment.set(shipment), AfterSaleRecord.updated_at.set(now),
+                     *_clock_started(REVIEW, review_by)],
             condition=(AfterSaleRecord.status == APPROVED) & (AfterSaleRecord.kind == "return")
             & AfterSaleRecord.received_at.does_not_exist())
 
@@ -279,7 +306,7 @@ def receive_and_refund(request: AfterSale, refund: Refund, restocks: list[Restoc
             AfterSaleRecord(request.request_id),
             actions=[AfterSaleRecord.status.set(REFUNDING), AfterSaleRecord.attempt.set(request.attempt + 1),
                      AfterSaleRecord.out_refund_no.set(refund.out_refund_no), AfterSaleRecord.received_at.set(now),
-                     AfterSaleRecord.updated_at.set(now)],
+                     AfterSaleRecord.updated_at.set(now), *_clock_stopped()],
             condition=(AfterSaleRecord.status == APPROVED) & (AfterSaleRecord.attempt == request.attempt)
             & (AfterSaleRecord.kind == "return") & AfterSaleRecord.received_at.does_not_exist())
         transaction.save(refund_record(refund), condition=RefundRecord.out_refund_no.does_not_exist())
@@ -299,7 +326,7 @@ def reject_request(request: AfterSale, note: str, held: Claims, after: Claims, n
         transaction.update(
             AfterSaleRecord(request.request_id),
             actions=[AfterSaleRecord.status.set(REJECTED), AfterSaleRecord.note.set(note),
-                     AfterSaleRecord.updated_at.set(now)],
+                     AfterSaleRecord.updated_at.set(now), *_clock_stopped()],
             condition=(AfterSaleRecord.status == request.status) & (AfterSaleRecord.attempt == request.attempt))
         transaction.save(*_claims_write(held, after))
 
@@ -326,6 +353,32 @@ def _finish_refund(request_id: str, out_refund_no: str, new: str, actions: list)
     except ConditionFailed:
         return False
     return True
+
+
+def _clock_started(kind: str, due_at: datetime) -> list:
+    return [AfterSaleRecord.deadline_kind.set(kind), AfterSaleRecord.deadline_at.set(due_at)]
+
+
+def _clock_stopped() -> list:
+    return [AfterSaleRecord.deadline_kind.remove(), AfterSaleRecord.deadline_at.remove()]
+
+
+def due_request_ids(kind: str, now: datetime, limit: int) -> list[str]:
+    """Requests whose `kind` SLA clock ran out by `now` (the sparse index: callers re-read each)."""
+    return [record.request_id for record in
+            AfterSaleRecord.by_deadline.query(kind, AfterSaleRecord.deadline_at <= now, limit=limit)]
+
+
+def escalate(request: AfterSale, kind: str, now: datetime) -> bool:
+    """Stop the request's `kind` clock as run out, once: conditioned on that clock still running
+    with the deadline read (a reply, a receipt or another sweep that got there first wins).
+    True for the one caller that escalated."""
+    assert request.deadline is not None and request.deadline[0] == kind
+    return update_if(AfterSaleRecord(request.request_id),
+                     [*_clock_stopped(), AfterSaleRecord.escalations.set(
+                         AfterSaleRecord.escalations.append([kind]) if request.escalations
+                         else [kind]), AfterSaleRecord.updated_at.set(now)],
+                     (AfterSaleRecord.deadline_kind == kind) & (AfterSaleRecord.deadline_at == request.deadline[1]))
 
 
 def _claims_write(held: Claims, after: Claims) -> tuple[ClaimsRecord, Any]:
