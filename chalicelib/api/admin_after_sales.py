@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from chalicelib.api.after_sales import after_sale_out
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.lazy import lazy_module
-from chalicelib.schemas.after_sales import AdminAfterSaleList, AdminAfterSaleOut, AdminAfterSaleQuery, RejectBody
+from chalicelib.schemas.after_sales import (AdminAfterSaleList, AdminAfterSaleOut, AdminAfterSaleQuery, RejectBody,
+                                           ReplacementBody)
 
 if TYPE_CHECKING:
     from chalicelib.storage.after_sales import AfterSale
@@ -41,6 +42,15 @@ def approve_after_sale(request: ApiRequest) -> AdminAfterSaleOut:
                                       "(again: 200, unchanged)")
 def receive_return(request: ApiRequest) -> AdminAfterSaleOut:
     return admin_after_sale_out(after_sales.receive_return(request.params["request_id"]))
+
+
+@api.route("POST", "/v1/admin/after-sales/{request_id}/ship-replacement", auth="admin", body=ReplacementBody,
+           response=AdminAfterSaleOut, errors=(404, 409),
+           summary="An exchange whose goods were received: the replacement's tracking (again: 200, unchanged)")
+def ship_replacement(request: ApiRequest) -> AdminAfterSaleOut:
+    body = request.body
+    return admin_after_sale_out(after_sales.ship_replacement(request.params["request_id"], body.carrier,
+                                                             body.tracking_no))
 
 
 @api.route("POST", "/v1/admin/after-sales/{request_id}/reject", auth="admin", body=RejectBody,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.lazy import lazy_module
-from chalicelib.schemas.after_sales import AfterSaleBody, AfterSaleOut, ReturnShipmentBody
+from chalicelib.schemas.after_sales import AfterSaleBody, AfterSaleOut, DisputeBody, ReturnShipmentBody
 
 if TYPE_CHECKING:
     from chalicelib.storage.after_sales import AfterSale
@@ -17,7 +17,8 @@ api = ApiBlueprint(__name__, tag="after-sales")
 
 
 def after_sale_out(request: AfterSale) -> AfterSaleOut:
-    waiting_for_goods = request.kind == "return" and request.status == "approved" and request.received_at is None
+    waiting_for_goods = (request.kind in ("return", "exchange") and request.status == "approved"
+                         and request.received_at is None)
     return AfterSaleOut(
         request_id=request.request_id, order_id=request.order_id, kind=request.kind, reason=request.reason,
         status=request.status, amount_fen=request.amount_fen, delivery_fee_fen=request.delivery_fee_fen,
@@ -25,7 +26,8 @@ def after_sale_out(request: AfterSale) -> AfterSaleOut:
                for line in request.lines],
         note=request.note, created_at=clock.to_iso(request.created_at), updated_at=clock.to_iso(request.updated_at),
         return_address=_return_address() if waiting_for_goods else None, return_shipment=request.return_shipment,
-        received_at=clock.to_iso(request.received_at) if request.received_at else None)
+        received_at=clock.to_iso(request.received_at) if request.received_at else None,
+        replacement_shipment=request.replacement_shipment, dispute_reason=request.dispute_reason)
 
 
 def _return_address() -> str | None:
@@ -55,3 +57,9 @@ def submit_return_shipment(request: ApiRequest) -> AfterSaleOut:
     body = request.body
     return after_sale_out(after_sales.submit_return_shipment(request.user_id, request.params["request_id"],
                                                              body.carrier, body.tracking_no))
+
+
+@api.route("POST", "/v1/after-sales/{request_id}/dispute", body=DisputeBody, response=AfterSaleOut, errors=(404, 409),
+           summary="Contest a rejection (once, within 7 days): the merchant must answer again")
+def dispute_after_sale(request: ApiRequest) -> AfterSaleOut:
+    return after_sale_out(after_sales.dispute(request.user_id, request.params["request_id"], request.body.reason))

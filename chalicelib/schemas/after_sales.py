@@ -8,8 +8,9 @@ from pydantic import Field, field_validator
 from chalicelib.domain.pricing import MAX_LINE_QUANTITY, MAX_LINES
 from chalicelib.schemas.common import QueryModel, RequestModel, ResponseModel
 
-AfterSaleStatus = Literal["requested", "approved", "rejected", "refunding", "refunded"]
-AfterSaleKind = Literal["refund", "return"]
+AfterSaleStatus = Literal["requested", "approved", "rejected", "refunding", "refunded", "exchanging", "exchanged",
+                          "disputed"]
+AfterSaleKind = Literal["refund", "return", "exchange"]
 
 
 class AfterSaleLineIn(RequestModel):
@@ -18,7 +19,8 @@ class AfterSaleLineIn(RequestModel):
 
 
 class AfterSaleBody(RequestModel):
-    kind: AfterSaleKind = Field(description="refund: an unshipped (paid) order; return: shipped or completed goods")
+    kind: AfterSaleKind = Field(description="refund: an unshipped (paid) order; return: shipped or completed goods, "
+                                            "refunded once they are back; exchange: the same goods again for them")
     reason: str = Field(min_length=1, max_length=200)
     lines: list[AfterSaleLineIn] | None = Field(
         default=None, min_length=1, max_length=MAX_LINES,
@@ -37,10 +39,19 @@ class ReturnShipmentBody(RequestModel):
     tracking_no: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
 
 
+class ReplacementBody(RequestModel):
+    carrier: str = Field(min_length=1, max_length=32, description="the carrier the replacement leaves with")
+    tracking_no: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
+
+
 class ReturnShipmentOut(ResponseModel):
     carrier: str
     tracking_no: str
     submitted_at: str
+
+
+class DisputeBody(RequestModel):
+    reason: str = Field(min_length=1, max_length=200, description="why the rejection is wrong")
 
 
 class RejectBody(RequestModel):
@@ -69,6 +80,9 @@ class AfterSaleOut(ResponseModel):
     return_shipment: ReturnShipmentOut | None = Field(default=None, description="a return: the buyer's tracking number")
     received_at: str | None = Field(default=None, description="a return: when the merchant received the goods "
                                                                 "(they were restocked and the refund sent then)")
+    replacement_shipment: dict[str, str] | None = Field(default=None, description="an exchange: the replacement's "
+                                                                                  "carrier, tracking_no, shipped_at")
+    dispute_reason: str | None = Field(default=None, description="the buyer contested the rejection with this")
 
 
 class AdminAfterSaleOut(AfterSaleOut):

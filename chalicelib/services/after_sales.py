@@ -36,13 +36,15 @@ from chalicelib.services import refunds
 from chalicelib.services.order_reads import get_user_order
 from chalicelib.settings import get_settings
 from chalicelib.storage import after_sales, orders, payments
-from chalicelib.storage.after_sales import (APPROVED, REFUNDED, REFUNDING, REJECTED, REQUESTED, AfterSale, Claims,
-                                            RequestLine)
+from chalicelib.storage.after_sales import (APPROVED, DISPUTED, EXCHANGED, EXCHANGING, REFUNDED, REFUNDING, REJECTED,
+                                            REQUESTED, AfterSale, Claims, RequestLine)
 from chalicelib.storage.orders import Order, OrderLine
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 12
 KIND_FOR_ORDER_STATUS = {"paid": "refund", "shipped": "return", "completed": "return"}
+EXCHANGEABLE = ("shipped", "completed")  # an exchange swaps goods the buyer has
+DISPUTE_DAYS = 7  # how long after a rejection the buyer may contest it
 
 
 class AfterSaleNotFound(NotFound):
@@ -88,7 +90,7 @@ def request_after_sale(user_id: str, order_id: str, kind: str, reason: str,
         order = get_user_order(user_id, order_id)
         _check_kind(order, kind)
         held = after_sales.get_claims(order_id)
-        plan = plan_claim(order, held, wanted)
+        plan = plan_claim(order, held, wanted, exchange=kind == "exchange")
         now = clock.now()
         request = AfterSale(request_id=after_sales.new_request_id(), order_id=order_id, user_id=user_id, kind=kind,
                             reason=reason, status=REQUESTED, lines=plan.lines,
@@ -142,8 +144,13 @@ def approve(request_id: str) -> AfterSale:
             return request
         if request.status == REJECTED:
             raise _forbidden(request, "approved")
-        if request.kind == "return" and request.received_at is None:
-            return _approve_return(request)  # no money before the goods are back
+        if request.status == DISPUTED:
+            _reopen(request)  # the merchant gives in: its units are claimed again, then decided as new
+            continue
+        if request.kind in after_sales.GOODS_COME_BACK and request.received_at is None:
+            return _approve_return(request)  # nothing leaves the store before the goods are back
+        if request.kind == "exchange":
+            return request  # received: the replacement is being (or was) sent
         order = orders.get_order(request.order_id)
         _check_still_refundable(order, request)
         refund = refunds.new_refund(order, order.transaction_id, request.amount_fen, request.reason,
@@ -184,8 +191,8 @@ def submit_return_shipment(user_id: str, request_id: str, carrier: str, tracking
     received yet; again with a corrected number replaces it)."""
     for _ in _attempts():
         request = get_user_request(user_id, request_id)
-        if request.kind != "return":
-            raise InvalidAfterSalesKind("Only a return sends goods back", details=[{"kind": request.kind}])
+        if request.kind not in after_sales.GOODS_COME_BACK:
+            raise InvalidAfterSalesKind("Only a return or an exchange sends goods back", details=[{"kind": request.kind}])
         if request.status != APPROVED or request.received_at is not None:
             raise _forbidden(request, "given a return shipment")
         shipment = {"carrier": carrier, "tracking_no": tracking_no, "submitted_at": clock.to_iso(clock.now())}
@@ -207,14 +214,19 @@ def receive_return(request_id: str) -> AfterSale:
     one transaction, then ask WeChat. Again: unchanged."""
     for _ in _attempts():
         request = get_request(request_id)
-        if request.kind != "return":
-            raise InvalidAfterSalesKind("Only a return has goods to receive", details=[{"kind": request.kind}])
+        if request.kind not in after_sales.GOODS_COME_BACK:
+            raise InvalidAfterSalesKind("Only a return or an exchange has goods to receive",
+                                        details=[{"kind": request.kind}])
         if request.received_at is not None:
             return request
         if request.status != APPROVED:
-            raise _forbidden(request, "received (approve the return first)")
+            raise _forbidden(request, "received (approve it first)")
         order = orders.get_order(request.order_id)
         _check_still_refundable(order, request)
+        if request.kind == "exchange":
+            if _received_for_exchange(request, order):
+                return get_request(request_id)
+            continue
         refund = refunds.new_refund(order, order.transaction_id, request.amount_fen, request.reason,
                                     lines=tuple((line.sku_id, line.quantity) for line in request.lines),
                                     out_refund_no=refund_no(request), request_id=request_id)
@@ -276,6 +288,77 @@ def _escalate_if_due(request_id: str, kind: str, now) -> str:
     return "escalated"
 
 
+def _received_for_exchange(request: AfterSale, order: Order) -> bool:
+    """The replacement units leave stock with the receipt (False: raced, read again)."""
+    try:
+        after_sales.receive_for_exchange(request, order.status, clock.now())
+    except after_sales.Contended:
+        return False
+    except after_sales.ReplacementShort as short:
+        raise Conflict("Not enough stock for the replacement: restock, or reject the exchange",
+                       code="insufficient_stock", details=[{"sku_id": sku_id} for sku_id in short.sku_ids]) from None
+    log.info("exchanged goods received; replacement taken from stock", request_id=request.request_id)
+    return True
+
+
+def ship_replacement(request_id: str, carrier: str, tracking_no: str) -> AfterSale:
+    """exchanging -> exchanged with the replacement's tracking (again: unchanged)."""
+    for _ in _attempts():
+        request = get_request(request_id)
+        if request.kind != "exchange":
+            raise InvalidAfterSalesKind("Only an exchange ships a replacement", details=[{"kind": request.kind}])
+        if request.status == EXCHANGED:
+            return request
+        if request.status != EXCHANGING:
+            raise _forbidden(request, "shipped a replacement (receive the goods first)")
+        shipment = {"carrier": carrier, "tracking_no": tracking_no, "shipped_at": clock.to_iso(clock.now())}
+        try:
+            after_sales.ship_replacement(request, shipment, clock.now())
+        except after_sales.Contended:
+            continue
+        log.info("replacement shipped", request_id=request_id, carrier=carrier)
+        return get_request(request_id)
+    raise AfterSalesBusy()
+
+
+def dispute(user_id: str, request_id: str, reason: str) -> AfterSale:
+    """The buyer contests a rejection, once, within DISPUTE_DAYS: -> disputed, the merchant's
+    answer clock running again (again with the same reason: unchanged)."""
+    for _ in _attempts():
+        request = get_user_request(user_id, request_id)
+        if request.status == DISPUTED and request.dispute_reason == reason:
+            return request
+        if request.status != REJECTED or request.dispute_reason is not None:
+            raise _forbidden(request, "disputed (only a rejection, once)")
+        now = clock.now()
+        if now > request.updated_at + timedelta(days=DISPUTE_DAYS):
+            raise Conflict(f"A rejection can be contested within {DISPUTE_DAYS} days", code="dispute_window_closed")
+        try:
+            after_sales.dispute(request, reason, now, now + timedelta(hours=get_settings().after_sales_respond_hours))
+        except after_sales.Contended:
+            continue
+        from chalicelib.storage import alerts
+
+        alerts.record_alert("after_sales_disputed", now, detail={
+            "problem": "the buyer contests a rejected after-sales request", "request_id": request_id,
+            "order_id": request.order_id, "reason": reason[:100]})
+        log.info("after-sales rejection disputed", request_id=request_id)
+        return get_request(request_id)
+    raise AfterSalesBusy()
+
+
+def _reopen(request: AfterSale) -> None:
+    """disputed -> requested with its units claimed again (409 if another request took them)."""
+    order = orders.get_order(request.order_id)
+    held = after_sales.get_claims(request.order_id)
+    plan = plan_claim(order, held, {line.sku_id: line.quantity for line in request.lines},
+                      exchange=request.kind == "exchange")
+    try:
+        after_sales.reopen_disputed(request, held, plan.after, clock.now())
+    except after_sales.Contended:
+        pass  # the caller reads again
+
+
 def _available(sku_id: str) -> int:
     from chalicelib.storage import stock
 
@@ -295,6 +378,12 @@ def reject(request_id: str, note: str) -> AfterSale:
             return request
         if request.status in (REFUNDING, REFUNDED) or request.received_at is not None:
             raise _forbidden(request, "rejected")  # a return's goods are back: its refund is owed
+        if request.status == DISPUTED:
+            try:
+                after_sales.close_dispute(request, note, clock.now())  # its units were released before
+            except after_sales.Contended:
+                continue
+            return get_request(request_id)
         held = after_sales.get_claims(request.order_id)
         try:
             after_sales.reject_request(request, note, held, released(held, request), clock.now())
@@ -327,6 +416,8 @@ def _submit(refund: payments.Refund, order: Order) -> None:
 # ---------------------------------------------------------------------------------- the rules
 
 def _check_kind(order: Order, kind: str) -> None:
+    if kind == "exchange" and order.status in EXCHANGEABLE:
+        return
     expected = KIND_FOR_ORDER_STATUS.get(order.status)
     if expected is None:
         raise InvalidOrderState(f"An order that is {order.status} has nothing to refund or return",
@@ -349,8 +440,10 @@ def _check_still_refundable(order: Order | None, request: AfterSale) -> None:
                                 details=[{"status": order.status, "kind": request.kind}])
 
 
-def plan_claim(order: Order, held: Claims, wanted: dict[str, int] | None) -> ClaimPlan:
-    """The lines, fee and amount of a new request, and the order's claims with it added."""
+def plan_claim(order: Order, held: Claims, wanted: dict[str, int] | None, exchange: bool = False) -> ClaimPlan:
+    """The lines, fee and amount of a new request, and the order's claims with it added (an
+    exchange claims its units too, so they are never also refunded; its amount is what they are
+    worth, and nothing is paid back)."""
     bought = {line.sku_id: line for line in order.lines}
     left = {sku_id: line.quantity - held.units.get(sku_id, 0) for sku_id, line in bought.items()}
     if wanted is None:
@@ -366,7 +459,7 @@ def plan_claim(order: Order, held: Claims, wanted: dict[str, int] | None) -> Cla
     whole = all(units.get(sku_id, 0) >= line.quantity for sku_id, line in bought.items())
     fee = order.delivery_fee_fen if whole and order.shipped_at is None and not held.delivery_fee_fen else 0
     plan = ClaimPlan(lines, fee, Claims(order.order_id, held.version, units, amounts, held.delivery_fee_fen + fee))
-    if plan.amount_fen <= 0:
+    if plan.amount_fen <= 0 and not exchange:
         raise NothingToRefund()
     return plan
 

@@ -43,6 +43,8 @@ from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import Refund, RefundRecord, refund_record
 
 REQUESTED, APPROVED, REJECTED, REFUNDING, REFUNDED = "requested", "approved", "rejected", "refunding", "refunded"
+EXCHANGING, EXCHANGED, DISPUTED = "exchanging", "exchanged", "disputed"
+GOODS_COME_BACK = ("return", "exchange")  # the kinds whose goods are sent back before anything else
 ALL_REQUESTS = "all"
 # Cancellation reasons a fresh read and another attempt can resolve.
 _RETRYABLE = {"ConditionalCheckFailed", "TransactionConflict"}
@@ -90,7 +92,7 @@ class AfterSaleRecord(Model):
     request_id = UnicodeAttribute(hash_key=True)
     order_id = UnicodeAttribute()
     user_id = UnicodeAttribute()
-    kind = UnicodeAttribute()  # "refund" (unshipped) or "return" (shipped goods)
+    kind = UnicodeAttribute()  # "refund" (unshipped), "return" (shipped goods, refunded) or "exchange"
     reason = UnicodeAttribute()
     status = UnicodeAttribute()
     lines = ListAttribute(of=RequestLineAttribute, default=list)
@@ -106,6 +108,8 @@ class AfterSaleRecord(Model):
     deadline_kind = UnicodeAttribute(null=True)  # the running SLA clock (RESPOND, REVIEW), if any
     deadline_at = UTCDateTimeAttribute(null=True)
     escalations = ListAttribute(null=True)  # the SLA clocks that ran out, e.g. ["respond"]
+    replacement_shipment = MapAttribute(null=True)  # an exchange's {carrier, tracking_no, shipped_at}
+    dispute_reason = UnicodeAttribute(null=True)  # the buyer contested the rejection (once)
     all_requests = UnicodeAttribute(default=ALL_REQUESTS)
 
     by_status = ByStatus()
@@ -156,6 +160,8 @@ class AfterSale:
     received_at: datetime | None = None
     deadline: tuple[str, datetime] | None = None  # the running SLA clock: (kind, due at)
     escalations: tuple[str, ...] = ()
+    replacement_shipment: dict[str, str] | None = None
+    dispute_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +193,9 @@ def _to_request(record: AfterSaleRecord) -> AfterSale:
         return_shipment=record.return_shipment.as_dict() if record.return_shipment else None,
         received_at=record.received_at,
         deadline=(record.deadline_kind, record.deadline_at) if record.deadline_kind and record.deadline_at else None,
-        escalations=tuple(record.escalations or ()))
+        escalations=tuple(record.escalations or ()),
+        replacement_shipment=record.replacement_shipment.as_dict() if record.replacement_shipment else None,
+        dispute_reason=record.dispute_reason)
 
 
 def _to_record(request: AfterSale) -> AfterSaleRecord:
@@ -200,7 +208,8 @@ def _to_record(request: AfterSale) -> AfterSaleRecord:
         updated_at=request.updated_at, attempt=request.attempt, out_refund_no=request.out_refund_no,
         note=request.note, return_shipment=request.return_shipment, received_at=request.received_at,
         deadline_kind=request.deadline[0] if request.deadline else None,
-        deadline_at=request.deadline[1] if request.deadline else None, escalations=list(request.escalations) or None)
+        deadline_at=request.deadline[1] if request.deadline else None, escalations=list(request.escalations) or None,
+        replacement_shipment=request.replacement_shipment, dispute_reason=request.dispute_reason)
 
 
 def get_request(request_id: str) -> AfterSale | None:
@@ -262,12 +271,13 @@ def start_refund(request: AfterSale, refund: Refund, order_status: str, now: dat
 
 
 def approve_return(request: AfterSale, now: datetime) -> None:
-    """A return: requested -> approved, waiting for the goods (no refund yet). Raises Contended."""
+    """A return or exchange: requested -> approved, waiting for the goods (nothing leaves the store
+    yet). Raises Contended."""
     with _transaction() as transaction:
         transaction.update(
             AfterSaleRecord(request.request_id),
             actions=[AfterSaleRecord.status.set(APPROVED), AfterSaleRecord.updated_at.set(now), *_clock_stopped()],
-            condition=(AfterSaleRecord.status == REQUESTED) & (AfterSaleRecord.kind == "return"))
+            condition=(AfterSaleRecord.status == REQUESTED) & AfterSaleRecord.kind.is_in(*GOODS_COME_BACK))
 
 
 def record_return_shipment(request: AfterSale, shipment: dict[str, str], now: datetime, review_by: datetime) -> None:
@@ -279,7 +289,7 @@ def record_return_shipment(request: AfterSale, shipment: dict[str, str], now: da
             AfterSaleRecord(request.request_id),
             actions=[AfterSaleRecord.return_shipment.set(shipment), AfterSaleRecord.updated_at.set(now),
                      *_clock_started(REVIEW, review_by)],
-            condition=(AfterSaleRecord.status == APPROVED) & (AfterSaleRecord.kind == "return")
+            condition=(AfterSaleRecord.status == APPROVED) & AfterSaleRecord.kind.is_in(*GOODS_COME_BACK)
             & AfterSaleRecord.received_at.does_not_exist())
 
 
@@ -318,6 +328,88 @@ def receive_and_refund(request: AfterSale, refund: Refund, restocks: list[Restoc
                                                  reason="return", source=f"after-sales {request.request_id}",
                                                  available_before=restock.available_before, created_at=now),
                              condition=StockMovementRecord.movement_key.does_not_exist())
+
+
+def receive_for_exchange(request: AfterSale, order_status: str, now: datetime) -> None:
+    """An exchange's goods are back: the replacement units leave stock (available -> sold: the
+    returned ones are not put back on sale, they came back because something was wrong with
+    them), approved -> exchanging with received_at, all or nothing (conditions: the request as
+    read and not received, each SKU holding the units, the order still `order_status`).
+    Raises Contended, or ReplacementShort naming the SKUs without the units."""
+    from chalicelib.storage.skus import SkuRecord
+
+    try:
+        with TransactWrite(connection=AfterSaleRecord._get_connection().connection,
+                           client_request_token=str(uuid.uuid4())) as transaction:
+            transaction.condition_check(OrderRecord, request.order_id, condition=OrderRecord.status == order_status)
+            transaction.update(
+                AfterSaleRecord(request.request_id),
+                actions=[AfterSaleRecord.status.set(EXCHANGING), AfterSaleRecord.received_at.set(now),
+                         AfterSaleRecord.updated_at.set(now), *_clock_stopped()],
+                condition=(AfterSaleRecord.status == APPROVED) & (AfterSaleRecord.kind == "exchange")
+                & AfterSaleRecord.received_at.does_not_exist())
+            for line in request.lines:
+                transaction.update(SkuRecord(line.sku_id),
+                                   actions=[SkuRecord.available.add(-line.quantity), SkuRecord.sold.add(line.quantity)],
+                                   condition=SkuRecord.available >= line.quantity)
+    except TransactWriteError as error:
+        reasons = [reason.code if reason else None for reason in error.cancellation_reasons or []]
+        short = [line.sku_id for line, code in zip(request.lines, reasons[2:]) if code == "ConditionalCheckFailed"]
+        if short and reasons[0] != "ConditionalCheckFailed" and reasons[1] != "ConditionalCheckFailed":
+            raise ReplacementShort(short) from None
+        if set(reasons) - {None, "None"} <= _RETRYABLE:
+            raise Contended() from error
+        raise
+
+
+class ReplacementShort(Exception):
+    def __init__(self, sku_ids: list[str]):
+        super().__init__(", ".join(sku_ids))
+        self.sku_ids = sku_ids
+
+
+def ship_replacement(request: AfterSale, shipment: dict[str, str], now: datetime) -> None:
+    """exchanging -> exchanged with the replacement's shipment. Raises Contended."""
+    with _transaction() as transaction:
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.status.set(EXCHANGED), AfterSaleRecord.replacement_shipment.set(shipment),
+                     AfterSaleRecord.updated_at.set(now)],
+            condition=AfterSaleRecord.status == EXCHANGING)
+
+
+def dispute(request: AfterSale, reason: str, now: datetime, answer_by: datetime) -> None:
+    """The buyer contests the rejection, once: rejected -> disputed, the merchant's RESPOND clock
+    started again. Raises Contended."""
+    with _transaction() as transaction:
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.status.set(DISPUTED), AfterSaleRecord.dispute_reason.set(reason),
+                     AfterSaleRecord.updated_at.set(now), *_clock_started(RESPOND, answer_by)],
+            condition=(AfterSaleRecord.status == REJECTED) & AfterSaleRecord.dispute_reason.does_not_exist())
+
+
+def close_dispute(request: AfterSale, note: str, now: datetime) -> None:
+    """The merchant upholds the rejection: disputed -> rejected, final (its units stay released).
+    Raises Contended."""
+    with _transaction() as transaction:
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.status.set(REJECTED), AfterSaleRecord.note.set(note),
+                     AfterSaleRecord.updated_at.set(now), *_clock_stopped()],
+            condition=(AfterSaleRecord.status == DISPUTED) & (AfterSaleRecord.attempt == request.attempt))
+
+
+def reopen_disputed(request: AfterSale, held: Claims, after: Claims, now: datetime) -> None:
+    """The merchant gives in to a dispute: disputed -> requested with the request's units claimed
+    again (they were released by the rejection), in one transaction; the decision then goes on as
+    for a new request. Raises Contended (the units taken meanwhile show on the next read)."""
+    with _transaction() as transaction:
+        transaction.update(
+            AfterSaleRecord(request.request_id),
+            actions=[AfterSaleRecord.status.set(REQUESTED), AfterSaleRecord.updated_at.set(now)],
+            condition=(AfterSaleRecord.status == DISPUTED) & (AfterSaleRecord.attempt == request.attempt))
+        transaction.save(*_claims_write(held, after))
 
 
 def reject_request(request: AfterSale, note: str, held: Claims, after: Claims, now: datetime) -> None:

@@ -284,7 +284,7 @@ def test_a_second_whole_order_request_is_409_and_approving_after_shipping_too(cl
      "validation_error"),
     ({"kind": "refund", "reason": ""}, 400, "validation_error"),
     ({"kind": "refund", "reason": "长" * 201}, 400, "validation_error"),
-    ({"kind": "exchange", "reason": "x"}, 400, "validation_error"),
+    ({"kind": "swap", "reason": "x"}, 400, "validation_error"),
 ])
 def test_bad_requests_are_400_and_claim_nothing(client, shop, body, status, code):
     order = _paid_express_order(client, shop)
@@ -372,3 +372,50 @@ def test_a_refund_wechat_closes_can_be_approved_again_with_a_new_refund_number(c
     _wechat_finishes(wechat_sim, second["out_refund_no"])
     assert _mine(client, shop, request)["status"] == "refunded"
     assert orders.get_order(order["order_id"]).status == "refunded"
+
+
+def test_an_exchange_takes_the_replacement_from_stock_once_when_the_goods_are_back_and_refunds_nothing(client, shop):
+    order = _paid_express_order(client, shop)
+    call(client, "POST", f"/v1/admin/orders/{order['order_id']}/ship", {"carrier": "顺丰速运", "tracking_no": "SF1234567890"},
+         token=shop["admin"])
+    status, request, _ = _ask(client, shop["user"], order["order_id"], kind="exchange",
+                              lines=[{"sku_id": "sku-fuji-5", "quantity": 1}], reason="有一个坏了")
+    assert status == 201 and request["kind"] == "exchange"
+    assert _admin(client, shop, request["request_id"], "approve")[1]["status"] == "approved"
+    assert _send_back(client, shop, request)[0] == 200
+    before = counters("sku-fuji-5")
+    for _ in range(2):
+        received = _admin(client, shop, request["request_id"], "receive")[1]
+        assert received["status"] == "exchanging" and received["out_refund_no"] is None
+    after = counters("sku-fuji-5")
+    assert (after["available"], after["sold"], after["stock_in"]) == (before["available"] - 1, before["sold"] + 1,
+                                                                      before["stock_in"])
+    shipped = _admin(client, shop, request["request_id"], "ship-replacement",
+                     {"carrier": "顺丰速运", "tracking_no": "SF2222222222"})[1]
+    assert shipped["status"] == "exchanged" and shipped["replacement_shipment"]["tracking_no"] == "SF2222222222"
+    assert payments.refunds_of_order(order["order_id"]) == []
+    status, error, _ = _ask(client, shop["user"], order["order_id"], kind="return",
+                            lines=[{"sku_id": "sku-fuji-5", "quantity": 2}])
+    assert status == 409  # the exchanged unit is claimed: it can never also be refunded
+    assert_envelope(error, "refund_exceeds_order")
+
+
+def test_a_rejection_can_be_disputed_once_and_the_merchant_decides_again(client, shop):
+    order = _paid_express_order(client, shop)
+    request = _ask(client, shop["user"], order["order_id"])[1]
+    _admin(client, shop, request["request_id"], "reject", {"reason": "不符合退款条件"})
+    dispute = lambda reason: call(client, "POST", f"/v1/after-sales/{request['request_id']}/dispute",  # noqa: E731
+                                  {"reason": reason}, token=shop["user"])
+    status, disputed, _ = dispute("我还没收到货")
+    assert status == 200 and disputed["status"] == "disputed" and disputed["dispute_reason"] == "我还没收到货"
+    assert dispute("我还没收到货")[1]["status"] == "disputed"  # again: unchanged
+    approved = _admin(client, shop, request["request_id"], "approve")[1]
+    assert approved["status"] in REFUND_STARTED and approved["amount_fen"] == request["amount_fen"]
+    second = _ask(client, shop["user"], _paid_express_order(client, shop)["order_id"])[1]
+    _admin(client, shop, second["request_id"], "reject", {"reason": "不符合"})
+    call(client, "POST", f"/v1/after-sales/{second['request_id']}/dispute", {"reason": "理由"}, token=shop["user"])
+    closed = _admin(client, shop, second["request_id"], "reject", {"reason": "维持原判"})[1]
+    assert closed["status"] == "rejected"
+    status, error, _ = call(client, "POST", f"/v1/after-sales/{second['request_id']}/dispute", {"reason": "再来"},
+                            token=shop["user"])
+    assert status == 409  # once

@@ -22,6 +22,7 @@ VALID_BODIES: dict[str, Any] = {
     "AfterSaleBody": {"kind": "refund", "reason": "不想要了"},
     "ReviewBody": {"lines": [{"sku_id": "sku-fuji-5", "rating": 5, "text": "很好"}]},
     "ReturnShipmentBody": {"carrier": "圆通速递", "tracking_no": "YT9876543210"},
+    "DisputeBody": {"reason": "商品确有质量问题"},
 }
 
 
