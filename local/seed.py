@@ -74,12 +74,18 @@ def _seed_marketing(marketing: dict[str, Any], create: Callable) -> list[str]:
 
 
 def _seed_stores(stores: list[dict[str, Any]], create: Callable) -> None:
+    from chalicelib import clock
     from chalicelib.storage import stores as store_table
 
     for order, shop in enumerate(stores):
         create("stores", lambda: store_table.create_store(
             shop["id"], name=shop["name"], address=shop["address"], hours=shop["hours"], phone=shop.get("phone"),
-            sort_order=order))
+            sort_order=order, lat=shop.get("lat"), lng=shop.get("lng")))
+        for sku_id, units in shop.get("shelf", {}).items():  # the store's POS count, as a first sync would give it
+            try:
+                store_table.sync_shelf(shop["id"], sku_id, "demo-seed", "demo", delta=None, absolute=units, now=clock.now())
+            except store_table.StoreSyncAlreadyApplied:
+                pass  # seeded before
 
 
 def _seed_categories(categories: list[dict[str, Any]], create: Callable) -> dict[str, tuple[str, ...]]:

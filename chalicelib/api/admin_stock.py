@@ -29,7 +29,8 @@ def adjust_stock(request: ApiRequest) -> AdminSkuView:
 def sync_stock(request: ApiRequest) -> StockSyncResult:
     body = request.body
     results = stock.sync_stock(body.sync_id, body.source,
-                               [stock.StockChange(item.sku_id, item.delta, item.absolute) for item in body.items])
+                               [stock.StockChange(item.sku_id, item.delta, item.absolute, item.store_id)
+                                for item in body.items])
     return StockSyncResult(sync_id=body.sync_id, items=[asdict(result) for result in results])
 
 

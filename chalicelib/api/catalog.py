@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.lazy import lazy_module
-from chalicelib.schemas.catalog import (CategoryTree, ListQuery, ProductDetail, ProductListQuery, ProductPage,
-                                        StorePage)
+from chalicelib.schemas.catalog import (CategoryTree, ProductDetail, ProductListQuery, ProductPage,
+                                        StorePage, StoreQuery)
 
 catalog = lazy_module("chalicelib.services.catalog")
 
@@ -36,7 +36,10 @@ def _optional_bearer(request: ApiRequest) -> str | None:
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
-@api.route("GET", "/v1/stores", auth=None, query=ListQuery, response=StorePage, errors=(400,),
-           summary="Pickup stores: name, address, opening hours")
+@api.route("GET", "/v1/stores", auth=None, query=StoreQuery, response=StorePage, errors=(400,),
+           summary="Pickup stores: name, address, opening hours; nearest first from lat/lng, with a SKU's "
+                   "units on each shelf")
 def list_stores(request: ApiRequest) -> StorePage:
-    return catalog.list_stores(request.query.limit, request.query.cursor)
+    query = request.query
+    near = (query.lat, query.lng) if query.lat is not None else None
+    return catalog.list_stores(query.limit, query.cursor, near, query.sku_id)

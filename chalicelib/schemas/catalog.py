@@ -103,12 +103,30 @@ class CategoryTree(ResponseModel):
     items: list[CategoryNode]
 
 
+class StoreQuery(ListQuery):
+    lat: float | None = Field(default=None, ge=-90, le=90, description="the buyer's latitude (WGS-84, wx.getLocation)")
+    lng: float | None = Field(default=None, ge=-180, le=180, description="with lat: stores nearest first")
+    sku_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                               description="say how many units of this SKU each store's shelf holds")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "StoreQuery":
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("send lat and lng together")
+        return self
+
+
 class StoreView(ResponseModel):
     store_id: str
     name: str
     address: str
     hours: str
     phone: str | None
+    lat: float | None = None
+    lng: float | None = None
+    distance_m: int | None = Field(default=None, description="from lat/lng, when given and the store has coordinates")
+    sku_units: int | None = Field(default=None, description="with sku_id: units on the store's shelf (its POS count); "
+                                                            "null when the store never reported that SKU")
 
 
 class StorePage(ResponseModel):

@@ -30,6 +30,9 @@ class StockAdjustBody(_DeltaOrAbsolute):
 
 class SyncItem(_DeltaOrAbsolute):
     sku_id: str = SkuId
+    store_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                                 description="a store's POS count for its own shelf (shown to buyers near the "
+                                             "store); absent: the online stock")
 
 
 class StockSyncBody(RequestModel):
@@ -41,15 +44,16 @@ class StockSyncBody(RequestModel):
     @field_validator("items")
     @classmethod
     def _one_item_per_sku(cls, items: list[SyncItem]) -> list[SyncItem]:
-        if len({item.sku_id for item in items}) != len(items):
-            raise ValueError("each sku_id may appear once per sync")
+        if len({(item.store_id, item.sku_id) for item in items}) != len(items):
+            raise ValueError("each sku_id may appear once per sync (per store)")
         return items
 
 
 class SyncItemResult(ResponseModel):
     sku_id: str
-    status: Literal["applied", "already_applied", "sku_not_found", "would_go_negative", "busy"]
-    available: int | None
+    status: Literal["applied", "already_applied", "sku_not_found", "store_not_found", "would_go_negative", "busy"]
+    available: int | None = Field(description="online stock now; with store_id: the units on that store's shelf")
+    store_id: str | None = None
 
 
 class StockSyncResult(ResponseModel):
@@ -59,7 +63,8 @@ class StockSyncResult(ResponseModel):
 
 class AlertQuery(QueryModel):
     kind: Literal["low_stock", "payment_anomaly", "refund_failed", "refund_abnormal", "refund_stuck",
-                  "shipping_upload_failed", "coupon_mismatch"] = "low_stock"
+                  "shipping_upload_failed", "coupon_mismatch", "after_sales_respond_late", "after_sales_review_late",
+                  "after_sales_disputed"] = "low_stock"
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=2048)
 

@@ -103,16 +103,30 @@ def sku_view(sku: skus.Sku) -> SkuView:
                    available=max(0, sku.available), on_sale=sku.on_sale)
 
 
-def list_stores(limit: int, cursor: str | None) -> StorePage:
-    """Pickup stores in display order. The table holds a handful of items: it is read whole
-    (one Scan) and paged here, so pages follow the display order."""
-    after = decode_cursor(cursor, _secret(), "stores")
+def list_stores(limit: int, cursor: str | None, near: tuple[float, float] | None = None,
+                sku_id: str | None = None) -> StorePage:
+    """Pickup stores in display order, or nearest first from `near` (those without coordinates
+    last), with the units of `sku_id` on each store's shelf. The table holds a handful of items:
+    it is read whole (one Scan) and paged here; the shelves of a page are one BatchGetItem."""
+    from chalicelib.domain.geo import distance_m
+
+    scope = f"stores:{near}:{sku_id}"
+    after = decode_cursor(cursor, _secret(), scope)
+    distances = {}
     ordered = stores.list_stores()
+    if near is not None:
+        distances = {s.store_id: distance_m(near[0], near[1], s.lat, s.lng) for s in ordered
+                     if s.lat is not None and s.lng is not None}
+        ordered.sort(key=lambda s: (s.store_id not in distances, distances.get(s.store_id, 0), s.sort_order, s.store_id))
     start = 0
     if after is not None:
         start = next((i + 1 for i, s in enumerate(ordered) if s.store_id == after.get("store_id")), len(ordered))
     page = ordered[start:start + limit]
     more = start + limit < len(ordered)
-    next_cursor = encode_cursor({"store_id": page[-1].store_id}, _secret(), "stores") if more and page else None
+    next_cursor = encode_cursor({"store_id": page[-1].store_id}, _secret(), scope) if more and page else None
+    shelves = stores.shelf_units([s.store_id for s in page], sku_id) if sku_id else {}
     return StorePage(items=[StoreView(store_id=s.store_id, name=s.name, address=s.address, hours=s.hours,
-                                      phone=s.phone) for s in page], next_cursor=next_cursor)
+                                      phone=s.phone, lat=s.lat, lng=s.lng, distance_m=distances.get(s.store_id),
+                                      sku_units=shelves.get(s.store_id)) for s in page], next_cursor=next_cursor)
+
+

@@ -28,13 +28,15 @@ class StockChange:
     sku_id: str
     delta: int | None = None
     absolute: int | None = None
+    store_id: str | None = None  # a store's shelf count (storage/stores.py), not the online stock
 
 
 @dataclass(frozen=True)
 class SyncResult:
     sku_id: str
-    status: str  # applied, already_applied, sku_not_found, would_go_negative, busy
+    status: str  # applied, already_applied, sku_not_found, store_not_found, would_go_negative, busy
     available: int | None
+    store_id: str | None = None
 
 
 def _apply(change: StockChange, movement_key: str, reason: str, source: str, *, key_is_new: bool = False) -> int:
@@ -77,6 +79,9 @@ def sync_stock(sync_id: str, source: str, changes: list[StockChange]) -> list[Sy
     """Apply a POS/warehouse sync item by item; a repeated sync_id applies nothing twice."""
     results = []
     for change in changes:
+        if change.store_id is not None:
+            results.append(_sync_shelf(sync_id, source, change))
+            continue
         try:
             available = _apply(change, f"sync#{sync_id}", f"sync:{source}", source)
             results.append(SyncResult(change.sku_id, "applied", available))
@@ -91,6 +96,29 @@ def sync_stock(sync_id: str, source: str, changes: list[StockChange]) -> list[Sy
     log.info("stock sync applied", sync_id=sync_id, items=len(changes),
              applied=sum(result.status == "applied" for result in results))
     return results
+
+
+def _sync_shelf(sync_id: str, source: str, change: StockChange) -> SyncResult:
+    """A store's POS count for one SKU (its shelf: storage/stores.py), once per sync id."""
+    from chalicelib.storage import catalog_batch, stores
+    from chalicelib.storage.base import ConditionFailed
+
+    def result(status: str, units: int | None = None) -> SyncResult:
+        return SyncResult(change.sku_id, status, units, change.store_id)
+
+    if stores.get_store(change.store_id) is None:
+        return result("store_not_found")
+    if change.sku_id not in catalog_batch.get_sellable_skus([change.sku_id]):
+        return result("sku_not_found")
+    try:
+        return result("applied", stores.sync_shelf(change.store_id, change.sku_id, sync_id, source, delta=change.delta,
+                                                   absolute=change.absolute, now=clock.now()))
+    except stores.StoreSyncAlreadyApplied:
+        return result("already_applied")
+    except stores.StoreStockWouldGoNegative:
+        return result("would_go_negative")
+    except ConditionFailed:
+        return result("busy")
 
 
 def after_stock_moved(sku_ids: Iterable[str], *, decreased: bool) -> None:

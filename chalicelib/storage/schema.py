@@ -30,7 +30,7 @@ from chalicelib.storage.reviews import ReviewRecord, ReviewSummaryRecord
 from chalicelib.storage.sessions import SessionRecord
 from chalicelib.storage.skus import SkuRecord
 from chalicelib.storage.stock import StockMovementRecord
-from chalicelib.storage.stores import StoreRecord
+from chalicelib.storage.stores import StoreRecord, StoreStockRecord
 from chalicelib.storage.subscriptions import SubscriptionRecord
 from chalicelib.storage.users import BirthdayRecord, UserRecord
 
@@ -46,7 +46,7 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        FavoriteRecord, ViewRecord, SubscriptionRecord,
                                        ConsentRecord, DeletionRecord, LoginTombstoneRecord,
                                        PointsAccountRecord, PointsEntryRecord, PointsExpiryRecord,
-                                       MemberSpendRecord, StoreSettingRecord)
+                                       MemberSpendRecord, StoreSettingRecord, StoreStockRecord)
 
 
 def create_all_tables() -> list[str]:

@@ -1,0 +1,14 @@
+"""Distances between stores and buyers (WGS-84 degrees, as wx.getLocation answers with type wgs84)."""
+from __future__ import annotations
+
+import math
+
+EARTH_RADIUS_M = 6_371_008.8  # the mean radius: within 0.5% anywhere, far below a store's footprint
+
+
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> int:
+    """Great-circle distance in whole metres (haversine)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi, d_lambda = math.radians(lat2 - lat1), math.radians(lng2 - lng1)
+    a = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return round(2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a))))
