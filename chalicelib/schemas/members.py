@@ -20,7 +20,8 @@ class LotOut(ResponseModel):
 
 
 class PointsEntryOut(ResponseModel):
-    kind: str = Field(description="redeem, return, refund, earn_order, sign_in, earn_review, expire")
+    kind: str = Field(description="redeem, return, refund, earn_order, unearn (a refund after completion), "
+                                   "sign_in, earn_review, expire")
     delta: int
     ref: str = Field(description="the order, refund, day or review line the entry is about")
     at: str

@@ -7,17 +7,22 @@ Where each change is written, and why there:
   it answers 409 insufficient_points (after one fresh try);
 - return (cancel, timeout): in the cancel transaction, unconditional adds back to the lots the
   order took from (those not expired since);
-- retake (a late payment revives a closed order): in the revive transaction, conditioned like a
-  redeem; if the points went meanwhile, the payment is refunded like one for sold-out goods;
+- retake (a late payment revives a closed order): in the revive transaction, what the close gave
+  back, conditioned like a redeem; if the points went meanwhile, the payment is refunded like
+  one for sold-out goods;
 - refund: in the refund's completion transaction, pro rata to the money (cumulative, so the
   refunds of one order return each point once, and a full refund returns all);
-- earn on completion: in the completion transaction (shipped -> completed);
+- earn on completion: in the completion transaction (shipped -> completed); for money refunded
+  after that, take_back_earned takes them back (as many as the buyer still holds), in its own
+  transaction after the refund's completion (services/refunds.py is to call it);
 - sign-in and review photos: their own transaction, keyed by the day / the review line.
 
 Money is never held up for points: the changes that give points back are unconditional.
 """
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -33,7 +38,8 @@ from chalicelib.storage.transactions import ExtraUpdate
 
 log = get_logger(__name__)
 HISTORY_LIMIT = 50
-EXPIRY_BATCH = 200
+EXPIRY_BATCH = 2_000  # accounts a run (~3 requests each)
+EXPIRY_SECONDS = 40.0  # and seconds: the job's Lambda has Chalice's default 60 s
 
 
 class PointsChanged(Exception):
@@ -77,13 +83,20 @@ def give_back(order: Order, now: datetime) -> list[ExtraUpdate]:
 
 
 def take_again(order: Order, now: datetime) -> list[ExtraUpdate]:
-    """A late payment revives a closed order: its points are taken again from the lots they were
-    given back to (conditioned: each lot still holds them)."""
+    """A late payment revives a closed order: the points its close gave back (its `return`
+    entry: not those that had expired by then) are taken again from the lots they went back to
+    (conditioned: each lot still holds them). The entry is immutable and committed with the
+    close, which the revive's own condition (still cancelled) requires."""
     if not order.points_parts:
         return []
-    change = PointsChange(order.user_id, Entry(f"retake#{order.order_id}", "redeem", -order.points_used,
+    returned = store.get_entry(order.user_id, f"return#{order.order_id}")
+    lots = (returned.detail.get("lots") or {}) if returned else {}
+    given_back = {date.fromisoformat(day): int(points) for day, points in lots.items() if int(points) > 0}
+    if not given_back:
+        return []
+    change = PointsChange(order.user_id, Entry(f"retake#{order.order_id}", "redeem", -sum(given_back.values()),
                                                order.order_id, now),
-                          {day: -taken for day, taken in order.points_parts.items()})
+                          {day: -taken for day, taken in given_back.items()})
     return _as_extra(change, PointsNotTaken())
 
 
@@ -105,8 +118,43 @@ def earn_on_completion(order: Order, now: datetime) -> list[ExtraUpdate]:
     earned = rules.earned_for_order(order.payable_fen, order.refunded_fen, policy())
     if earned <= 0:
         return []
-    return _as_extra(_earning(order.user_id, f"earn#{order.order_id}", "earn_order", earned, order.order_id, now),
-                     PointsChanged())
+    return _as_extra(_earning(order.user_id, f"earn#{order.order_id}", "earn_order", earned, order.order_id, now,
+                              detail={"refunded_fen": order.refunded_fen}), PointsChanged())
+
+
+def take_back_earned(order: Order, out_refund_no: str, refunded_before_fen: int, refunded_after_fen: int) -> int:
+    """Money refunded after the order completed takes back the points its completion earned for
+    that money, as many as the buyer still holds (never below zero): after the refund's own
+    transaction (money is never held up for points), in a transaction of its own keyed by the
+    refund (`unearn#<out_refund_no>`, so once), conditioned like a redeem. The earn entry says
+    what refunded total it was earned on, so a refund the completion already counted takes
+    nothing. Returns the points taken back (0 when the order earned nothing, or not yet)."""
+    earn = store.get_entry(order.user_id, f"earn#{order.order_id}")
+    if earn is None or earn.delta <= 0:
+        return 0
+    counted = int(earn.detail.get("refunded_fen", 0))
+    due = (rules.earned_for_order(order.payable_fen, max(refunded_before_fen, counted), policy())
+           - rules.earned_for_order(order.payable_fen, max(refunded_after_fen, counted), policy()))
+    if due <= 0:
+        return 0
+    for _ in range(3):
+        now = clock.now()
+        account = store.get_account(order.user_id)
+        taking = min(due, account.balance(today_in_china(now)))
+        parts = rules.take(account, taking, today_in_china(now))
+        change = PointsChange(order.user_id, Entry(f"unearn#{out_refund_no}", "unearn", -taking, order.order_id, now,
+                                                   {"due": due} if taking < due else {}),
+                              {day: -taken for day, taken in parts.items()})
+        try:
+            store.apply(change)
+        except store.TransactionCanceled:
+            if store.get_entry(order.user_id, change.entry.entry_key) is not None:
+                return 0  # taken back before (a repeated completion)
+            continue  # the lots moved: read again
+        return taking
+    log.warning("earned points not taken back: the account kept changing", order_id=order.order_id,
+                out_refund_no=out_refund_no, due=due)
+    return 0
 
 
 def _earning(user_id: str, entry_key: str, kind: str, earned: int, ref: str, now: datetime,
@@ -169,14 +217,22 @@ def earn_for_review_photos(user_id: str, order_id: str, sku_id: str) -> bool:
     return True
 
 
-def expire_due(limit: int = EXPIRY_BATCH) -> dict[str, int]:
+def expire_due(limit: int = EXPIRY_BATCH, budget_seconds: float = EXPIRY_SECONDS) -> dict[str, int]:
     """The daily job: remove the lots whose expiry day is over, each with its ledger entry.
-    Finds accounts by the expiry markers, re-reads each one before writing, and takes off what
-    the lot holds (conditioned on that amount, so a give-back racing with it is never lost)."""
+    Finds accounts by the expiry markers (every marker of the recent expiry days, at most
+    `limit` accounts and `budget_seconds` a run: a bigger backlog is logged, `more` says so, and
+    the next run goes on), re-reads each one before writing, and takes off what the lot holds
+    (conditioned on that amount, so a give-back racing with it is never lost: it fails the
+    condition, or lands after it with a new marker, for the next run)."""
     today = today_in_china()
-    outcome = {"accounts": 0, "points": 0}
+    stop_at = time.monotonic() + budget_seconds
+    outcome = {"accounts": 0, "points": 0, "more": 0}
     for expires_on in rules.recent_expiry_days(today):
-        for user_id in store.users_with_lots_expiring(expires_on, limit):
+        for user_id in store.users_with_lots_expiring(expires_on):
+            if outcome["accounts"] >= limit or time.monotonic() > stop_at:
+                outcome["more"] = 1
+                log.warning("points expiry stopped at its limit; the next run goes on", **outcome)
+                return outcome
             outcome["points"] += _expire_lot(user_id, expires_on)
             outcome["accounts"] += 1
     return outcome
@@ -186,13 +242,17 @@ def _expire_lot(user_id: str, expires_on: date) -> int:
     for _ in range(3):
         account = store.get_account(user_id)
         held = account.lots.get(expires_on)
-        if held is None:
-            store.forget_marker(user_id, expires_on)
-            return 0
-        now = clock.now()
-        change = (PointsChange(user_id, Entry(f"expire#{expires_on.isoformat()}", "expire", -held, expires_on.isoformat(),
-                                              now), {expires_on: -held}) if held > 0 else None)
         try:
+            if held is None:
+                store.forget_marker(user_id, expires_on)  # conditioned on the lot still absent
+                return 0
+            now = clock.now()
+            # Keyed by the day, the moment and a nonce: points put back into the lot after it
+            # expired (a give-back decided before midnight) expire again, as another event. The
+            # lot's own condition (holds `held`, then removed) makes each expiry happen once.
+            key = f"expire#{expires_on.isoformat()}#{int(now.timestamp() * 1000)}#{uuid.uuid4().hex[:8]}"
+            change = (PointsChange(user_id, Entry(key, "expire", -held, expires_on.isoformat(), now),
+                                   {expires_on: -held}) if held != 0 else None)
             store.expire_lot(user_id, expires_on, held, change)
         except store.TransactionCanceled:
             continue  # points came back into the lot meanwhile: read again

@@ -118,6 +118,8 @@ def complete_refund(refund: Refund, refund_id: str | None) -> str:
         break
     if outcome is None:
         raise RefundBusy(refund.out_refund_no)
+    if outcome == "refunded" and order is not None and change is not None and change.refunded_fen > change.expected_refunded_fen:
+        _take_back_earned_points(order, current.out_refund_no, change.expected_refunded_fen, change.refunded_fen)
     if outcome == "refunded" and order is not None:  # not on a duplicate: one message per refund
         notifications.notify_order_event(order, "refunded", clock.now(), ref=current.out_refund_no,
                                          amount_fen=current.amount_fen)
@@ -125,6 +127,16 @@ def complete_refund(refund: Refund, refund_id: str | None) -> str:
     # (the notify is retried until we answer success).
     _settle_after_sale(refund)
     return outcome
+
+
+def _take_back_earned_points(order: orders.Order, out_refund_no: str, before_fen: int, after_fen: int) -> None:
+    """Money refunded after the order completed takes back the points it earned for that money
+    (services/points.py, once per refund). After the refund's own transaction: money is never held
+    up for points; a crash between loses the take-back, in the buyer's favour (logged)."""
+    try:
+        points.take_back_earned(order, out_refund_no, before_fen, after_fen)
+    except Exception:  # noqa: BLE001 - the refund is done; a missed take-back is only logged
+        log.exception("earned points not taken back", order_id=order.order_id, out_refund_no=out_refund_no)
 
 
 def _spend_and_points_back(order: orders.Order | None, change, out_refund_no: str, now) -> list:

@@ -16,7 +16,9 @@ index `by_at` lists them newest first (strongly consistent when asked).
 
 `points_expiry`: a marker (expiry day, user) written with every change that adds points to a
 lot, so the daily expiry job Queries the month-ends that passed (domain.points.recent_expiry_days)
-instead of scanning accounts; it re-reads each account (consistently) before expiring anything.
+instead of scanning accounts; it re-reads each account (consistently) before expiring anything,
+and deletes a marker only in a transaction that sees the lot gone (removing it, or checking it
+is absent), so points put back into a lot are never left without their marker.
 
 Every write here is a raw DynamoDB Update (`PointsChange.updates`), so the order's own
 transactions (storage/transactions.py ExtraUpdate) can carry it.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Iterator
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -237,15 +239,18 @@ def _plain(detail: Any) -> dict[str, Any]:
     return {key: (int(item) if isinstance(item, float) and item.is_integer() else item) for key, item in value.items()}
 
 
-def users_with_lots_expiring(expires_on: date, limit: int) -> list[str]:
-    """Users marked as holding a lot that expires on that day (a base-table Query: consistent)."""
-    return [record.user_id for record in PointsExpiryRecord.query(expires_on.isoformat(), limit=limit,
-                                                                  consistent_read=True)]
+def users_with_lots_expiring(expires_on: date, page_size: int = 100) -> Iterator[str]:
+    """Users marked as holding a lot that expires on that day (a base-table Query: consistent),
+    every one of them, read a page at a time as the caller goes on (it stops when it wants)."""
+    for record in PointsExpiryRecord.query(expires_on.isoformat(), page_size=page_size, consistent_read=True):
+        yield record.user_id
 
 
 def expire_lot(user_id: str, expires_on: date, seen_points: int, change: PointsChange | None) -> None:
-    """Remove the lot (conditioned on it holding what was read) with its ledger entry, then the
-    marker. Raises TransactionCanceled if the lot moved meanwhile."""
+    """Remove the lot (conditioned on it holding what was read) with its ledger entry and its
+    marker, in one transaction: a give-back landing after it writes the lot and the marker
+    again (the next run expires those points), one landing before it fails the condition.
+    Raises TransactionCanceled if the lot moved meanwhile."""
     name = lot_attribute(expires_on)
     remove = {"TableName": PointsAccountRecord.Meta.table_name, "Key": {"user_id": {"S": user_id}},
               "UpdateExpression": "REMOVE #lot ADD balance :minus", "ConditionExpression": "#lot = :seen",
@@ -254,13 +259,24 @@ def expire_lot(user_id: str, expires_on: date, seen_points: int, change: PointsC
     items = [{"Update": remove}]
     if change is not None:
         items.append({"Update": change.entry_update()})
+    items.append({"Delete": _marker_key(user_id, expires_on)})
     _transact(items)
-    forget_marker(user_id, expires_on)
 
 
 def forget_marker(user_id: str, expires_on: date) -> None:
-    _client().delete_item(TableName=PointsExpiryRecord.Meta.table_name,
-                          Key={"expires_on": {"S": expires_on.isoformat()}, "user_id": {"S": user_id}})
+    """Delete the marker, conditioned on the account holding no such lot (checked in the same
+    transaction: a give-back writing the lot and the marker meanwhile keeps its marker).
+    Raises TransactionCanceled if the lot is there."""
+    _transact([{"ConditionCheck": {"TableName": PointsAccountRecord.Meta.table_name,
+                                   "Key": {"user_id": {"S": user_id}},
+                                   "ConditionExpression": "attribute_not_exists(#lot)",
+                                   "ExpressionAttributeNames": {"#lot": lot_attribute(expires_on)}}},
+               {"Delete": _marker_key(user_id, expires_on)}])
+
+
+def _marker_key(user_id: str, expires_on: date) -> dict[str, Any]:
+    return {"TableName": PointsExpiryRecord.Meta.table_name,
+            "Key": {"expires_on": {"S": expires_on.isoformat()}, "user_id": {"S": user_id}}}
 
 
 def erase(user_id: str, max_entries: int) -> int:
@@ -268,7 +284,7 @@ def erase(user_id: str, max_entries: int) -> int:
     deletion takes the rest) and account; how many items. The points are forfeited with the account."""
     account = get_account(user_id)
     for expires_on in account.lots:
-        forget_marker(user_id, expires_on)
+        _client().delete_item(**_marker_key(user_id, expires_on))
     deleted = 0
     for record in PointsEntryRecord.query(user_id, consistent_read=True, attributes_to_get=["entry_key"], page_size=100):
         if deleted >= max_entries:

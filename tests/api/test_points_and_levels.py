@@ -198,3 +198,21 @@ def _wait_until(condition, seconds: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the condition did not come true in time")
+
+
+def test_a_return_after_completion_takes_back_the_points_the_order_earned_once(client, shop):
+    shop["sim"].state.pay.refund_delay_ms = 50
+    order = place(client, shop, quantity=2)  # 256 yuan
+    pay(client, shop, order)
+    call(client, "POST", f"/v1/admin/orders/{order['order_id']}/ship", SHIPMENT, token=shop["admin"])
+    call(client, "POST", f"/v1/orders/{order['order_id']}/confirm-receipt", token=shop["user"])
+    assert my_points(client, shop)["balance"] == 256
+    request = call(client, "POST", f"/v1/orders/{order['order_id']}/after-sales",
+                   {"kind": "return", "reason": "坏了一盒", "lines": [{"sku_id": "sku-cherry-1kg", "quantity": 1}]},
+                   token=shop["user"])[1]
+    call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/approve", token=shop["admin"])
+    call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/receive", token=shop["admin"])
+    _wait_until(lambda: orders.get_order(order["order_id"]).refunded_fen == 12_800)
+    _wait_until(lambda: my_points(client, shop)["balance"] == 128)
+    view = my_points(client, shop)
+    assert [entry["kind"] for entry in view["history"]][:2] == ["unearn", "earn_order"]
