@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # imported when first needed (price()): the cold start import
 
     from chalicelib.domain.coupons import CouponOutcome, FullReductionActivity, WalletCoupon
 
-DeliveryMethod = Literal["express", "pickup", "none"]
+DeliveryMethod = Literal["express", "pickup", "same_city", "none"]
 MAX_LINE_QUANTITY = 99
 MAX_LINES = 40  # one order + 40 products + 40 SKUs stay under DynamoDB's 100 items per transaction
 MIN_PAYABLE_FEN = 1  # WeChat Pay's minimum: marketing discounts leave at least this much of the goods to pay
@@ -75,6 +75,8 @@ class PricingContext:
     points_balance: int = 0  # the user's spendable points
     points_requested: int | None = None  # points the buyer wants to use (None or 0: none)
     points_max_redeem_permille: int = 500  # points pay at most this share of the discounted goods
+    same_city_fee_fen: int = 0  # same_city: the fee of the distance band (domain/geo.py), decided by the caller
+    same_city_eta_minutes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class Quote:
     coupons: tuple[CouponOutcome, ...] = ()  # one per unused wallet coupon: applied, or why not
     points_usable: int = 0  # the most points this order could use
     points_used: int = 0
+    delivery_eta_minutes: int | None = None  # same_city: when the rider should be there
 
     @property
     def applied_coupon_ids(self) -> tuple[str, ...]:
@@ -166,11 +169,11 @@ class DeliveryMethodNotAllowed(BadRequest):
 
 
 def check_delivery_method(items: list[Item], method: DeliveryMethod) -> None:
-    """Virtual-only orders ship nothing (`none`); anything physical needs express or pickup."""
+    """Virtual-only orders ship nothing (`none`); anything physical needs express, pickup or same_city."""
     physical = any(not item.virtual for item in items)
     if physical and method == "none":
-        raise DeliveryMethodNotAllowed("Physical goods need delivery_method express or pickup",
-                                       details=[{"field": "delivery_method", "message": "express or pickup"}])
+        raise DeliveryMethodNotAllowed("Physical goods need delivery_method express, pickup or same_city",
+                                       details=[{"field": "delivery_method", "message": "express, pickup or same_city"}])
     if not physical and method != "none":
         raise DeliveryMethodNotAllowed("Virtual goods are not shipped: use delivery_method none",
                                        details=[{"field": "delivery_method", "message": "none"}])
@@ -201,7 +204,8 @@ def price(items: list[Item], context: PricingContext) -> Quote:
     return Quote(lines=lines, goods_fen=goods, discount_fen=discount_total, delivery_fee_fen=delivery_fee,
                  payable_fen=goods - discount_total + delivery_fee, adjustments=tuple(adjustments),
                  delivery_method=context.delivery_method, coupons=coupon_outcomes, points_usable=points_usable,
-                 points_used=points_used)
+                 points_used=points_used,
+                 delivery_eta_minutes=context.same_city_eta_minutes if context.delivery_method == "same_city" else None)
 
 
 def _apply_points(lines: tuple[QuoteLine, ...], context: PricingContext, adjustments: list[Adjustment]
@@ -244,6 +248,8 @@ def _apply_promotions(items: list[Item], lines: tuple[QuoteLine, ...], context: 
 
 
 def delivery_fee_fen(discounted_goods_fen: int, context: PricingContext) -> int:
+    if context.delivery_method == "same_city":
+        return context.same_city_fee_fen  # by distance, whatever the goods (a rider's trip costs the same)
     if context.delivery_method != "express":
         return 0
     policy = context.delivery_policy

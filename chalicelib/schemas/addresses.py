@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Callable
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from chalicelib import clock
@@ -58,6 +58,9 @@ class AddressBody(RequestModel):
     detail: Annotated[str, Field(min_length=1, max_length=120, description="street, building, room"), _one_line]
     postal_code: Annotated[str, Field(description="6 digits", json_schema_extra={"pattern": "^[0-9]{6}$"}),
                            _postal] | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90, description="WGS-84 latitude from wx.chooseLocation "
+                                                                      "(same-city delivery needs the location)")
+    lng: float | None = Field(default=None, ge=-180, le=180, description="with lat")
     is_default: bool = Field(default=False, description=(
         "true makes this the default address (the previous default stops being one); false or absent "
         "leaves the default where it is, since there is always exactly one. The first address "
@@ -67,7 +70,14 @@ class AddressBody(RequestModel):
         from chalicelib.storage.addresses import AddressFields  # here, not at cold start (PynamoDB)
 
         return AddressFields(name=self.name, phone=self.phone, province=self.province, city=self.city,
-                             district=self.district, detail=self.detail, postal_code=self.postal_code)
+                             district=self.district, detail=self.detail, postal_code=self.postal_code,
+                             lat=self.lat, lng=self.lng)
+
+    @model_validator(mode="after")
+    def _location_whole(self) -> "AddressBody":
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("send lat and lng together")
+        return self
 
 
 class AddressListQuery(QueryModel):
@@ -86,6 +96,8 @@ class AddressOut(ResponseModel):
     district: str
     detail: str
     postal_code: str | None
+    lat: float | None = None
+    lng: float | None = None
     is_default: bool
     created_at: str
     updated_at: str
@@ -95,7 +107,7 @@ class AddressOut(ResponseModel):
         fields = address.fields
         return cls(address_id=address.address_id, name=fields.name, phone=fields.phone, province=fields.province,
                    city=fields.city, district=fields.district, detail=fields.detail,
-                   postal_code=fields.postal_code, is_default=address.is_default,
+                   postal_code=fields.postal_code, lat=fields.lat, lng=fields.lng, is_default=address.is_default,
                    created_at=clock.to_iso(address.created_at), updated_at=clock.to_iso(address.updated_at))
 
 

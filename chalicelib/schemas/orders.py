@@ -23,8 +23,9 @@ class CheckoutBody(RequestModel):
     items: list[ItemIn] | None = Field(default=None, min_length=1, max_length=MAX_LINES,
                                        description="omit to check out the selected cart lines")
     address_id: str | None = Field(default=None, min_length=1, max_length=64)
-    delivery_method: Literal["express", "pickup", "none"] | None = Field(
-        default=None, description="default: express for physical goods, none for virtual-only orders")
+    delivery_method: Literal["express", "pickup", "same_city", "none"] | None = Field(
+        default=None, description="default: express for physical goods, none for virtual-only orders; same_city: "
+                                  "a rider from the nearest store (the address needs lat/lng; fee and ETA by distance)")
     store_id: str | None = Field(default=None, min_length=1, max_length=64)
     coupon_ids: list[str] | None = Field(default=None, max_length=10)
     points: int | None = Field(default=None, ge=0, le=100_000_000, description="points to use (100 points = 1 yuan); "
@@ -81,7 +82,8 @@ class QuoteOut(ResponseModel):
     delivery_fee_fen: int
     payable_fen: int
     adjustments: list[AdjustmentOut]
-    delivery_method: Literal["express", "pickup", "none"]
+    delivery_method: Literal["express", "pickup", "same_city", "none"]
+    delivery_eta_minutes: int | None = Field(default=None, description="same_city: minutes until delivery")
     coupons: list[CouponOutcomeOut] = Field(default_factory=list, description="each unused coupon of the "
                                             "wallet: applied (with its amount) or why not")
     points_usable: int = Field(default=0, description="the most points this order could use (100 points = 1 yuan): "

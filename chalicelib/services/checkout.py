@@ -171,8 +171,12 @@ def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
     level_rules, _ = member_store.rules_from_item(_first(extras, member_store.rules_key()))
     membership = members.membership_of(member_store.spend_from_item(_first(extras, member_store.spend_key(user_id))),
                                        level_rules)
+    same_city = same_city_dispatch(addresses.AddressFields(**address)) if method == "same_city" else None
+    if same_city:
+        store_id = same_city[0]  # the store whose rider delivers
     context = pricing.PricingContext(
-        delivery_method=method, now=now, activities=activities.running_full_reductions(now), wallet=wallet,
+        delivery_method=method, now=now, same_city_fee_fen=same_city[1] if same_city else 0,
+        same_city_eta_minutes=same_city[2] if same_city else None, activities=activities.running_full_reductions(now), wallet=wallet,
         coupon_ids=tuple(body.coupon_ids) if body.coupon_ids is not None else None,
         member_level=membership.level, member_discount_permille=membership.discount_permille,
         points_balance=account.balance(points.today_in_china(now)), points_requested=body.points,
@@ -242,8 +246,8 @@ def _shortage_as_it_is_now(sku_ids: list[str], order: orders.Order) -> Conflict:
 
 def delivery_target(body: CheckoutBody, method: str,
                     address: addresses.AddressFields | None) -> tuple[dict[str, Any] | None, str | None]:
-    """The address snapshot (express) or pickup store the order goes to; `address` is the
-    body's address as the caller read it (None: it does not exist, or none was asked for)."""
+    """The address snapshot (express, same_city) or pickup store the order goes to; `address` is
+    the body's address as the caller read it (None: it does not exist, or none was asked for)."""
     if method == "express":
         if not body.address_id:
             raise BadRequest("Express delivery needs an address_id", code="address_required",
@@ -258,4 +262,36 @@ def delivery_target(body: CheckoutBody, method: str,
         if stores.get_store(body.store_id) is None:
             raise NotFound("No such store", code="store_not_found")
         return None, body.store_id
+    if method == "same_city":
+        if not body.address_id:
+            raise BadRequest("Same-city delivery needs an address_id", code="address_required",
+                             details=[{"field": "address_id", "message": "required for same_city"}])
+        if address is None:
+            raise NotFound("No such address", code="address_not_found")
+        return asdict(address), None  # the dispatching store: same_city_dispatch, priced with it
     return None, None
+
+
+class OutOfDeliveryRange(Conflict):
+    code = "out_of_delivery_range"
+
+
+def same_city_dispatch(address: addresses.AddressFields) -> tuple[str, int, int]:
+    """(the nearest store with coordinates, fee_fen, eta_minutes) for a same-city delivery to the
+    address's location (domain/geo.py's bands); 400 when the address has no location, 409 when
+    no store is within the last band."""
+    from chalicelib.domain.geo import distance_m, same_city_band
+
+    if address.lat is None or address.lng is None:
+        raise BadRequest("Same-city delivery needs the address's location (lat, lng from wx.chooseLocation)",
+                         code="address_location_required",
+                         details=[{"field": "address_id", "message": "the address has no lat/lng"}])
+    located = [(distance_m(address.lat, address.lng, store.lat, store.lng), store.store_id)
+               for store in stores.list_stores() if store.lat is not None and store.lng is not None]
+    if located:
+        distance, store_id = min(located)
+        band = same_city_band(distance)
+        if band is not None:
+            return store_id, band[0], band[1]
+    raise OutOfDeliveryRange("No store delivers that far: choose express or pickup",
+                             details=[{"field": "delivery_method", "nearest_m": min(located)[0] if located else None}])

@@ -35,8 +35,8 @@ from chalicelib.wechat.open_api import ACCESS_TOKEN_ERRCODES
 log = get_logger(__name__)
 
 PENDING, UPLOADED, FAILED = orders.SHIPPING_UPLOAD_PENDING, "uploaded", "failed"
-EXPRESS, VIRTUAL_GOODS, USER_PICKUP = 1, 3, 4  # WeChat's logistics_type (2, same-city, unused)
-LOGISTICS_TYPES = {"express": EXPRESS, "pickup": USER_PICKUP, "none": VIRTUAL_GOODS}
+EXPRESS, SAME_CITY, VIRTUAL_GOODS, USER_PICKUP = 1, 2, 3, 4  # WeChat's logistics_type
+LOGISTICS_TYPES = {"express": EXPRESS, "same_city": SAME_CITY, "pickup": USER_PICKUP, "none": VIRTUAL_GOODS}
 UNIFIED_DELIVERY = 1
 ITEM_DESC_MAX = 120  # characters, WeChat's limit
 

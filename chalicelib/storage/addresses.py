@@ -62,6 +62,8 @@ class AddressRecord(Model):
     district = UnicodeAttribute()
     detail = UnicodeAttribute()
     postal_code = UnicodeAttribute(null=True)
+    lat = NumberAttribute(null=True)  # WGS-84, from wx.chooseLocation: same-city delivery needs them
+    lng = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     # The book item only.
@@ -79,6 +81,8 @@ class AddressFields:
     district: str
     detail: str
     postal_code: str | None = None
+    lat: float | None = None
+    lng: float | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,8 @@ def address_fields_from_raw(item: dict) -> AddressFields:
     """The fields of an address item as a BatchGetItem returned it."""
     record = AddressRecord.from_raw_data(item)
     return AddressFields(name=record.name, phone=record.phone, province=record.province, city=record.city,
-                         district=record.district, detail=record.detail, postal_code=record.postal_code)
+                         district=record.district, detail=record.detail, postal_code=record.postal_code,
+                         **_location(record))
 
 
 def list_addresses(user_id: str) -> list[Address]:
@@ -285,7 +290,7 @@ def _load(user_id: str) -> tuple[AddressRecord | None, list[AddressRecord]]:
 def _new_record(user_id: str, address_id: str, fields: AddressFields, now: datetime) -> AddressRecord:
     return AddressRecord(user_id, address_id, name=fields.name, phone=fields.phone, province=fields.province,
                          city=fields.city, district=fields.district, detail=fields.detail,
-                         postal_code=fields.postal_code, created_at=now, updated_at=now)
+                         postal_code=fields.postal_code, lat=fields.lat, lng=fields.lng, created_at=now, updated_at=now)
 
 
 def _field_actions(fields: AddressFields, now: datetime) -> list:
@@ -296,11 +301,20 @@ def _field_actions(fields: AddressFields, now: datetime) -> list:
         AddressRecord.district.set(fields.district), AddressRecord.detail.set(fields.detail),
         AddressRecord.postal_code.set(fields.postal_code) if fields.postal_code is not None
         else AddressRecord.postal_code.remove(),
+        *([AddressRecord.lat.set(fields.lat), AddressRecord.lng.set(fields.lng)] if fields.lat is not None
+          else [AddressRecord.lat.remove(), AddressRecord.lng.remove()]),
         AddressRecord.updated_at.set(now),
     ]
 
 
+def _location(record: AddressRecord) -> dict:
+    if record.lat is None or record.lng is None:
+        return {}
+    return {"lat": float(record.lat), "lng": float(record.lng)}
+
+
 def _to_address(record: AddressRecord, is_default: bool) -> Address:
     fields = AddressFields(name=record.name, phone=record.phone, province=record.province, city=record.city,
-                           district=record.district, detail=record.detail, postal_code=record.postal_code)
+                           district=record.district, detail=record.detail, postal_code=record.postal_code,
+                         **_location(record))
     return Address(record.address_id, fields, is_default, record.created_at, record.updated_at)

@@ -49,3 +49,49 @@ def test_a_stores_pos_count_reaches_its_shelf_once_per_sync(client, demo_store):
     assert shelf["store-jingan"] == 4
     online = call(client, "GET", "/v1/admin/skus/sku-cherry-1kg", token=admin)[1]
     assert online["available"] > 4  # the online stock is not the shelf's
+
+
+ADDRESS = {"name": "张三", "phone": "13800138000", "province": "上海市", "city": "上海市", "district": "静安区",
+           "detail": "南京西路1000号"}
+
+
+def _address(client, token, **location) -> str:
+    status, address, _ = call(client, "POST", "/v1/addresses", {**ADDRESS, **location}, token=token)
+    assert status == 201, address
+    return address["address_id"]
+
+
+def _preview(client, token, address_id):
+    return call(client, "POST", "/v1/checkout/preview", {"items": [{"sku_id": "sku-fuji-5", "quantity": 1}],
+                                                          "delivery_method": "same_city", "address_id": address_id},
+                token=token)
+
+
+def test_same_city_delivery_comes_from_the_nearest_store_with_the_fee_and_eta_of_its_distance(client, demo_store):
+    from tests.api.helpers import log_in
+
+    token, _ = log_in(client)
+    near = _address(client, token, **NEAR_JINGAN)
+    status, quote, _ = _preview(client, token, near)
+    assert status == 200, quote
+    assert (quote["delivery_fee_fen"], quote["delivery_eta_minutes"]) == (500, 30)  # < 3 km from 静安店
+    assert quote["payable_fen"] == 3990 + 500
+    status, order, _ = call(client, "POST", "/v1/orders", {"items": [{"sku_id": "sku-fuji-5", "quantity": 1}],
+                                                           "delivery_method": "same_city", "address_id": near,
+                                                           "checkout_token": "same-city-0001"}, token=token)
+    assert status == 201 and order["store_id"] == "store-jingan" and order["address"]["lat"] == NEAR_JINGAN["lat"]
+    status, error, _ = _preview(client, token, _address(client, token))
+    assert status == 400
+    assert_envelope(error, "address_location_required")
+    status, error, _ = _preview(client, token, _address(client, token, lat=39.9042, lng=116.4074))  # 北京
+    assert status == 409
+    assert_envelope(error, "out_of_delivery_range")
+
+
+def test_an_address_location_comes_whole(client, demo_store):
+    from tests.api.helpers import log_in
+
+    token, _ = log_in(client)
+    status, error, _ = call(client, "POST", "/v1/addresses", {**ADDRESS, "lat": 31.2}, token=token)
+    assert status == 400
+    assert_envelope(error, "validation_error")
