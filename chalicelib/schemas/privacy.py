@@ -59,6 +59,8 @@ class AddressExport(ResponseModel):
     district: str
     detail: str
     postal_code: str | None
+    lat: float | None = None
+    lng: float | None = None
     is_default: bool
     created_at: str
     updated_at: str
