@@ -15,17 +15,22 @@ from chalicelib.api import admin_marketing, coupons, referrals
 from chalicelib.api import favorites
 from chalicelib.api import reviews
 from chalicelib.api import members, privacy, subscriptions
+from chalicelib.api import alert_rules, events, reports
 from chalicelib.jobs import maintenance, notifications, orders as order_jobs, payments as payment_jobs
 from chalicelib.jobs import flash_sales as flash_sale_jobs, shipping as shipping_jobs
 from chalicelib.jobs import marketing as marketing_jobs, members as member_jobs
+from chalicelib.jobs import analytics as analytics_jobs
+from chalicelib.api import tracking, waybills
+from chalicelib.jobs import logistics as logistics_jobs
 
 app = Chalice(app_name="wechat-store")
 log.configure()
 
 for api_module in (openapi, auth, me, addresses, catalog, admin_catalog, cart, orders,
                    admin_orders, admin_stock, payments, after_sales, admin_after_sales, flash_sales, admin_flash_sales,
-                   coupons, admin_marketing, referrals, reviews, favorites, members, privacy, subscriptions):
+                   coupons, admin_marketing, referrals, reviews, favorites, members, privacy, subscriptions,
+                   events, reports, alert_rules, waybills, tracking):
     app.register_blueprint(api_module.api.blueprint)
 for job_module in (notifications, maintenance, order_jobs, payment_jobs, shipping_jobs, flash_sale_jobs,
-                   marketing_jobs, member_jobs):
+                   marketing_jobs, member_jobs, analytics_jobs, logistics_jobs):
     app.register_blueprint(job_module.bp)

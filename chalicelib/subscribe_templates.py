@@ -5,6 +5,7 @@
     WECHAT_TEMPLATE_ORDER_REFUNDED    refunded
     WECHAT_TEMPLATE_GROUP_BUY_RESULT  group_buy_result
     WECHAT_TEMPLATE_PAY_REMINDER      pay_reminder
+    WECHAT_TEMPLATE_DELIVERY_UPDATE   delivery_update (picked up, out for delivery, delivered)
 
 A kind with no template configured sends nothing. Kept apart from settings.py: these are plain,
 optional, non-secret ids, read from the environment on each call (five dict lookups), so a test
@@ -22,7 +23,7 @@ from chalicelib.log import get_logger
 
 log = get_logger(__name__)
 
-EventKind = Literal["paid", "shipped", "refunded", "group_buy_result", "pay_reminder"]
+EventKind = Literal["paid", "shipped", "refunded", "group_buy_result", "pay_reminder", "delivery_update"]
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 
 ENV_NAMES: dict[str, str] = {
@@ -31,6 +32,7 @@ ENV_NAMES: dict[str, str] = {
     "refunded": "WECHAT_TEMPLATE_ORDER_REFUNDED",
     "group_buy_result": "WECHAT_TEMPLATE_GROUP_BUY_RESULT",
     "pay_reminder": "WECHAT_TEMPLATE_PAY_REMINDER",
+    "delivery_update": "WECHAT_TEMPLATE_DELIVERY_UPDATE",
 }
 
 # WeChat's template ids are 43 characters of this alphabet; shorter ids are allowed for the

@@ -21,6 +21,11 @@ Everything is derived from the code, so the deployed stack cannot drift from it:
   `${AWS::Region}:${AWS::AccountId}` for the stack's own tables, queues, parameters and log
   groups (see `package_policy`).
 
+DynamoDB stream event sources (`on_dynamodb_record`) name their table in a stand-in ARN (a
+stream's label is made when the stream is created): each is pointed at its table's `StreamArn`,
+and the policy lets the functions read the streams of the tables that have one. The business
+alert on dead letters reads the dead-letter queues' depth (GetQueueAttributes on those only).
+
 The Lambda functions, their event sources and schedules, and the API come from Chalice itself
 (its application graph, the one `chalice package` renders): the script reads the queue names
 the SQS event sources point at, the functions' names and timeouts, and the API stage from it,
@@ -78,6 +83,11 @@ OPTIONAL_DYNAMODB_ACTIONS = {
 SQS_ACTIONS = ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
                "sqs:ReceiveMessage", "sqs:SendMessage")
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+# What Lambda's DynamoDB stream event source mapping needs on the consumer's role.
+STREAM_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                  "dynamodb:ListStreams")
+# The dead-letter depth alert (services/alert_rules.py) reads the DLQs' attributes, nothing more.
+DLQ_ACTIONS = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")
 
 
 class TemplateError(RuntimeError):
@@ -93,6 +103,14 @@ class Consumer:
     batch_size: int
     batching_window_seconds: int
     timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class StreamConsumer:
+    """One DynamoDB stream event source, as Chalice will render it."""
+    function_cfn_name: str
+    event_cfn_name: str
+    table_name: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,7 @@ class StageApp:
     iam_policy_file: str | None
     functions: list[Function]
     consumers: list[Consumer]
+    stream_consumers: list[StreamConsumer]
     routes: set[str]
     roles: list[str]  # logical ids of the functions' IAM roles, as `chalice package` names them
 
@@ -176,11 +195,24 @@ def load_stage(stage: str, project_dir: Path = PROJECT_DIR) -> StageApp:
                 batch_size=resource.batch_size,
                 batching_window_seconds=int(resource.maximum_batching_window_in_seconds or 0),
                 timeout_seconds=timeouts[resource.lambda_function.resource_name]))
+    stream_consumers = [StreamConsumer(function_cfn_name=cfn_name(resource.lambda_function.resource_name),
+                                       event_cfn_name=cfn_name(resource.resource_name),
+                                       table_name=stream_table_name(resource.stream_arn))
+                        for resource in resources if isinstance(resource, models.DynamoDBEventSource)]
     app = config.chalice_app
     return StageApp(stage=stage, app_name=config.app_name, table_prefix=table_prefix,
                     api_gateway_stage=api_stage, environment=environment,
                     autogen_policy=config.autogen_policy, iam_policy_file=config.iam_policy_file,
-                    functions=functions, consumers=consumers, routes=set(app.routes), roles=roles)
+                    functions=functions, consumers=consumers, stream_consumers=stream_consumers,
+                    routes=set(app.routes), roles=roles)
+
+
+def stream_table_name(stream_arn: str) -> str:
+    """`arn:...:table/<name>/stream/<label>` -> `<name>`."""
+    resource = stream_arn.split(":", 5)[-1].split("/")
+    if len(resource) < 2 or resource[0] != "table":
+        raise TemplateError(f"{stream_arn!r} is not a DynamoDB stream ARN")
+    return resource[1]
 
 
 def check_stage(stage_app: StageApp) -> None:
@@ -428,12 +460,22 @@ def policy_document(stage_app: StageApp, models: tuple[Any, ...], queue_specs: t
                                                    for c in sorted(scanned)]
         statements.append({"Sid": "DynamoDBScans", "Effect": "Allow", "Action": ["dynamodb:Scan"],
                            "Resource": scan_arns})
+    streamed = [model.Meta.table_name for model in models if getattr(model.Meta, "stream_view_type", None)]
+    if streamed:
+        statements.append({"Sid": "DynamoDBStreams", "Effect": "Allow", "Action": list(STREAM_ACTIONS),
+                           "Resource": [_table_arn(name) + "/stream/*" for name in streamed]})
     statements.append({
         "Sid": "SQSQueues",
         "Effect": "Allow",
         "Action": list(SQS_ACTIONS),
         # Only the work queues: SQS itself moves failed messages to the dead-letter queues.
         "Resource": [f"arn:*:sqs:*:*:{spec.name}" for spec in queue_specs],
+    })
+    statements.append({
+        "Sid": "SQSDeadLetterDepth",
+        "Effect": "Allow",
+        "Action": list(DLQ_ACTIONS),
+        "Resource": [f"arn:*:sqs:*:*:{spec.dead_letter_name}" for spec in queue_specs],
     })
     path = ssm_path(stage_app)
     statements.append({
@@ -495,6 +537,18 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
         function = resources.setdefault(consumer.function_cfn_name, {"Properties": {}})
         function["Properties"].setdefault("Events", {})[consumer.event_cfn_name] = {
             "Properties": {"Queue": {"Fn::Sub": "${%s.Arn}" % queue_id}}}
+    # Chalice renders each stream event source with the stand-in ARN the app was given; point it
+    # at the table's stream instead (so the mapping also waits for the table).
+    tables_by_name = {model.Meta.table_name: model for model in ALL_MODELS}
+    for stream in stage_app.stream_consumers:
+        model = tables_by_name.get(stream.table_name)
+        if model is None or not getattr(model.Meta, "stream_view_type", None):
+            raise TemplateError(f"{stream.event_cfn_name} reads the stream of {stream.table_name!r}, "
+                                "which is not a table with a stream (Meta.stream_view_type) in ALL_MODELS")
+        table_id = table_logical_id(table_base(model, stage_app.table_prefix))
+        function = resources.setdefault(stream.function_cfn_name, {"Properties": {}})
+        function["Properties"].setdefault("Events", {})[stream.event_cfn_name] = {
+            "Properties": {"Stream": {"Fn::GetAtt": [table_id, "StreamArn"]}}}
     for function in stage_app.functions:
         resources.setdefault(function.cfn_name, {"Properties": {}})["Properties"]["FunctionName"] = \
             function.function_name

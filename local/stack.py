@@ -116,6 +116,10 @@ class LocalStack:
         self.merchant_pay_names = merchant_pay_names(self._explicit)
         self.simulator_env = simulator_env(host=host_env(os.environ), explicit=self._explicit, app_env=self.env,
                                            simulator_url=self.wechat_sim_url, stage=STAGE)
+        # WeChat pushes logistics tracking to the app, signed with the push token (docs/logistics.md).
+        self.simulator_env.setdefault("WECHAT_SIM_LOGISTICS_PUSH_URL", f"{self.api_url}/v1/wechat/logistics/notify")
+        if self.env.get("LOGISTICS_PUSH_TOKEN"):
+            self.simulator_env.setdefault("WECHAT_SIM_LOGISTICS_PUSH_TOKEN", self.env["LOGISTICS_PUSH_TOKEN"])
         self.ignored_caller_endpoints = {name: caller[name] for name in FORCED_ENDPOINT_NAMES
                                          if is_set(caller, name) and caller[name] != self.env[name]}
 

@@ -7,12 +7,16 @@ It imports the Chalice app, finds its `on_sqs_message` and `schedule` event sour
   timeout and the queue's redrive policy (real SQS behaviour, here moto's server) retry it and
   finally move a poison message to the dead-letter queue;
 - fires each schedule handler with a real EventBridge "Scheduled Event" at its rate
-  (`rate(...)` strings, chalice `Rate`/`Cron` objects and `cron(...)` strings).
+  (`rate(...)` strings, chalice `Rate`/`Cron` objects and `cron(...)` strings);
+- reads the DynamoDB stream of each table an `on_dynamodb_record` handler names (its ARN names
+  the table; the stream is found by DescribeTable) with boto3's `dynamodbstreams` client, shard
+  by shard, and calls the handler with Lambda's DynamoDB event; a batch the handler refuses is
+  read again from its first record (as Lambda retries it), so the handler sees redeliveries.
 
     python -m local.worker [--poll-seconds 2] [--schedule-scale 1.0] [--once]
 
-`run_worker(stop_event)` runs it in threads; `Worker(app).drain_queues()` and
-`.fire_schedules()` do one pass, for tests.
+`run_worker(stop_event)` runs it in threads; `Worker(app).drain_queues()`,
+`.drain_streams()` and `.fire_schedules()` do one pass, for tests.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ ACCOUNT_ID = "123456789012"  # moto's default account; the same in every ARN we 
 MAX_SQS_BATCH = 10
 RECEIVE_ERROR_BACKOFF_SECONDS = 3.0
 THREAD_JOIN_SECONDS = 10.0
+MAX_SHARD_PAGES = 100  # DescribeStream pages (100 shards each) per poll
 
 
 def describe_error(error: BaseException) -> dict[str, Any]:
@@ -129,6 +134,41 @@ class QueueSource:
 
 
 @dataclass
+class StreamSource:
+    """One `on_dynamodb_record` handler and where it is in its table's stream."""
+    name: str
+    table_name: str
+    batch_size: int
+    starting_position: str  # for the shards present when the worker first looks (later ones: from their start)
+    handler: Callable[[dict, Any], Any]
+    arn: str | None = None
+    iterators: dict[str, str] = field(default_factory=dict)  # open shard -> its next iterator
+    # shard -> where to read again if its iterator is lost: after the last record delivered, or
+    # at the first record of a batch the handler refused
+    resume: dict[str, tuple[str, str]] = field(default_factory=dict)
+    finished: set[str] = field(default_factory=set)  # closed shards read to their end
+    seen_any: bool = False
+
+
+def stream_table_name(stream_arn: str) -> str:
+    """`arn:...:table/<name>/stream/<label>` -> `<name>`."""
+    resource = stream_arn.split(":", 5)[-1].split("/")
+    return resource[1] if len(resource) > 1 and resource[0] == "table" else ""
+
+
+def dynamodb_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record as Lambda's DynamoDB event carries it (the creation time as epoch seconds)."""
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if isinstance(created, dt.datetime):
+        change["ApproximateCreationDateTime"] = created.timestamp()
+    change.setdefault("SizeBytes", 0)
+    return {"eventID": record["eventID"], "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"), "eventSource": "aws:dynamodb",
+            "awsRegion": record.get("awsRegion", ""), "dynamodb": change, "eventSourceARN": stream_arn}
+
+
+@dataclass
 class ScheduleSource:
     name: str
     expression: str
@@ -148,8 +188,9 @@ def load_app(module_name: str = "app") -> Any:
 class Worker:
     """Delivers an app's SQS and schedule events; one thread per queue and per schedule."""
 
-    def __init__(self, app: Any, *, sqs_client: Any = None, stage: str | None = None, region: str | None = None):
-        from chalice.app import ScheduledEventConfig, SQSEventConfig
+    def __init__(self, app: Any, *, sqs_client: Any = None, stage: str | None = None, region: str | None = None,
+                 stream_start: str | None = None):
+        from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 
         self.app = app
         self.stage = stage or os.environ.get("STAGE") or "local"
@@ -157,6 +198,9 @@ class Worker:
         self._sqs = sqs_client
         self.queues: list[QueueSource] = []
         self.schedules: list[ScheduleSource] = []
+        self.streams: list[StreamSource] = []
+        self._dynamodb: Any = None
+        self._dynamodb_streams: Any = None
         for config in app.event_sources:
             # handler_map holds what Lambda would call (event, context), middleware included,
             # keyed by the source's name (blueprint name prefixes applied).
@@ -167,6 +211,11 @@ class Worker:
                                                handler))
             elif isinstance(config, ScheduledEventConfig):
                 self.schedules.append(self._schedule_source(config, handler))
+            elif isinstance(config, DynamoDBEventConfig):
+                # stream_start="LATEST": only what happens from now on (tests on a shared engine).
+                self.streams.append(StreamSource(config.name, stream_table_name(config.stream_arn),
+                                                 max(1, min(1000, config.batch_size)),
+                                                 stream_start or config.starting_position, handler))
 
     @staticmethod
     def _schedule_source(config: Any, handler: Callable) -> ScheduleSource:
@@ -260,6 +309,144 @@ class Worker:
                              queue=queue.queue_name, error=describe_error(error)["error"], attempts=failures)
                 stop.wait(RECEIVE_ERROR_BACKOFF_SECONDS)
 
+    # -- DynamoDB streams -------------------------------------------------------------------
+
+    def _stream_clients(self) -> tuple[Any, Any]:
+        if self._dynamodb_streams is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2})
+            # DynamoDB Local (and moto's server) answer Streams on DynamoDB's own endpoint.
+            endpoint = (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS")
+                        or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None)
+            self._dynamodb = boto3.client("dynamodb", region_name=self.region, config=config)
+            self._dynamodb_streams = boto3.client("dynamodbstreams", region_name=self.region, config=config,
+                                                  endpoint_url=endpoint)
+        return self._dynamodb, self._dynamodb_streams
+
+    def _shards(self, stream: StreamSource) -> list[dict[str, Any]]:
+        dynamodb, streams = self._stream_clients()
+        if stream.arn is None:
+            arn = dynamodb.describe_table(TableName=stream.table_name)["Table"].get("LatestStreamArn")
+            if not arn:
+                raise RuntimeError(f"table {stream.table_name} has no stream")
+            stream.arn = arn
+        shards: list[dict[str, Any]] = []
+        start: str | None = None
+        for _ in range(MAX_SHARD_PAGES):
+            request = {"StreamArn": stream.arn, **({"ExclusiveStartShardId": start} if start else {})}
+            description = streams.describe_stream(**request)["StreamDescription"]
+            shards += description.get("Shards", [])
+            start = description.get("LastEvaluatedShardId")
+            if not start:
+                break
+        return shards
+
+    def _iterator(self, stream: StreamSource, shard_id: str, first_look: bool) -> str | None:
+        _, streams = self._stream_clients()
+        request: dict[str, Any] = {"StreamArn": stream.arn, "ShardId": shard_id}
+        if shard_id in stream.resume:
+            kind, sequence = stream.resume[shard_id]
+            request.update(ShardIteratorType=kind, SequenceNumber=sequence)
+        else:
+            request["ShardIteratorType"] = stream.starting_position if first_look else "TRIM_HORIZON"
+        return streams.get_shard_iterator(**request).get("ShardIterator")
+
+    def poll_stream(self, stream: StreamSource, max_batches: int = 10) -> list[Delivery]:
+        """Read every open shard of the stream (up to `max_batches` GetRecords each) and deliver
+        what it holds; a failed batch is read again next time from its first record."""
+        _, streams = self._stream_clients()
+        first_look = not stream.seen_any
+        deliveries: list[Delivery] = []
+        for shard in self._shards(stream):
+            shard_id = shard["ShardId"]
+            if shard_id in stream.finished:
+                continue
+            if shard_id not in stream.iterators:
+                iterator = self._iterator(stream, shard_id, first_look)
+                if iterator is None:
+                    stream.finished.add(shard_id)
+                    continue
+                stream.iterators[shard_id] = iterator
+            for _ in range(max_batches):
+                answer = self._get_records(stream, shard_id)
+                records = answer.get("Records", [])
+                if records:
+                    delivery = self._deliver_records(stream, records)
+                    deliveries.append(delivery)
+                    if not delivery.ok:  # read the batch again next time, as Lambda retries it
+                        stream.resume[shard_id] = ("AT_SEQUENCE_NUMBER", records[0]["dynamodb"]["SequenceNumber"])
+                        stream.iterators.pop(shard_id, None)
+                        break
+                    stream.resume[shard_id] = ("AFTER_SEQUENCE_NUMBER", records[-1]["dynamodb"]["SequenceNumber"])
+                following = answer.get("NextShardIterator")
+                if following is None:  # a closed shard, read to its end
+                    stream.finished.add(shard_id)
+                    stream.iterators.pop(shard_id, None)
+                    break
+                stream.iterators[shard_id] = following
+                if not records:
+                    break
+        stream.seen_any = True
+        return deliveries
+
+    def _get_records(self, stream: StreamSource, shard_id: str) -> dict[str, Any]:
+        """GetRecords at the shard's iterator. An iterator that went stale (expired, or, on DynamoDB
+        Local, taken while the shard was empty: it is refused once records arrive) is taken again
+        after the last record delivered, else from the shard's start: it was empty then, so what
+        it holds now is all new."""
+        _, streams = self._stream_clients()
+        try:
+            return streams.get_records(ShardIterator=stream.iterators[shard_id], Limit=stream.batch_size)
+        except (streams.exceptions.TrimmedDataAccessException, streams.exceptions.ExpiredIteratorException):
+            request: dict[str, Any] = {"StreamArn": stream.arn, "ShardId": shard_id, "ShardIteratorType": "TRIM_HORIZON"}
+            if shard_id in stream.resume:
+                kind, sequence = stream.resume[shard_id]
+                request.update(ShardIteratorType=kind, SequenceNumber=sequence)
+            stream.iterators[shard_id] = streams.get_shard_iterator(**request)["ShardIterator"]
+            return streams.get_records(ShardIterator=stream.iterators[shard_id], Limit=stream.batch_size)
+
+    def _deliver_records(self, stream: StreamSource, records: list[dict[str, Any]]) -> Delivery:
+        event = {"Records": [dynamodb_record(record, stream.arn or "") for record in records]}
+        ids = [record["eventID"] for record in records]
+        try:
+            stream.handler(event, self.context(stream.name))
+        except Exception as error:  # noqa: BLE001 (a failing handler must not stop the worker)
+            details = describe_error(error)
+            log_line("ERROR", "stream handler failed; the batch will be read again", handler=stream.name,
+                     table=stream.table_name, records=len(ids), **details)
+            return Delivery(stream.name, ids, False, details["error"])
+        return Delivery(stream.name, ids, True)
+
+    def drain_streams(self, max_passes: int = 10) -> list[Delivery]:
+        """Poll every stream until a pass delivers nothing (or `max_passes`)."""
+        deliveries: list[Delivery] = []
+        for _ in range(max_passes):
+            delivered = [d for stream in self.streams for d in self.poll_stream(stream)]
+            deliveries += delivered
+            if not delivered or not all(d.ok for d in delivered):
+                break
+        return deliveries
+
+    def _poll_stream_loop(self, stream: StreamSource, stop: threading.Event, pause: float) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                delivered = self.poll_stream(stream)
+                failures = 0
+            except Exception as error:  # noqa: BLE001 (table not created yet, endpoint restarting, ...)
+                delivered = []
+                failures += 1
+                stream.iterators.clear()  # iterators expire; start again after the last record delivered
+                if failures in (1, 10) or failures % 100 == 0:
+                    log_line("WARNING", "cannot read stream; retrying", handler=stream.name, table=stream.table_name,
+                             error=describe_error(error)["error"], attempts=failures)
+                stop.wait(RECEIVE_ERROR_BACKOFF_SECONDS)
+                continue
+            if not delivered:
+                stop.wait(pause)
+
     # -- schedules ------------------------------------------------------------------------
 
     def fire(self, schedule: ScheduleSource, when: dt.datetime | None = None) -> Delivery:
@@ -301,11 +488,14 @@ class Worker:
                                     daemon=True) for q in self.queues]
         threads += [threading.Thread(target=self._run_schedule, args=(s, stop, schedule_scale),
                                      name=f"schedule:{s.name}", daemon=True) for s in self.schedules]
+        threads += [threading.Thread(target=self._poll_stream_loop, args=(s, stop, max(0.2, min(2.0, poll_seconds / 2))),
+                                     name=f"stream:{s.name}", daemon=True) for s in self.streams]
         for schedule in self.schedules:
             for note in schedule.notes:
                 log_line("WARNING", note, handler=schedule.name)
         log_line("INFO", "worker started", queues=[f"{q.name} <- {q.queue_name}" for q in self.queues],
-                 schedules=[f"{s.name} {s.expression}" for s in self.schedules], schedule_scale=schedule_scale)
+                 schedules=[f"{s.name} {s.expression}" for s in self.schedules],
+                 streams=[f"{s.name} <- {s.table_name}" for s in self.streams], schedule_scale=schedule_scale)
         for thread in threads:
             thread.start()
         while not stop.wait(1.0):
@@ -324,7 +514,7 @@ def run_worker(stop_event: threading.Event, poll_seconds: float = 2.0, schedule_
 def run_once(app: Any = None, max_batches: int = 10) -> list[Delivery]:
     """One pass: drain every queue (up to `max_batches` batches each), then fire every schedule once."""
     worker = Worker(app if app is not None else load_app())
-    return worker.drain_queues(max_batches) + worker.fire_schedules()
+    return worker.drain_queues(max_batches) + worker.drain_streams() + worker.fire_schedules()
 
 
 def drain_queues(app: Any = None, max_batches: int = 10) -> list[Delivery]:

@@ -64,7 +64,7 @@ class StockSyncResult(ResponseModel):
 class AlertQuery(QueryModel):
     kind: Literal["low_stock", "payment_anomaly", "refund_failed", "refund_abnormal", "refund_stuck",
                   "shipping_upload_failed", "coupon_mismatch", "after_sales_respond_late", "after_sales_review_late",
-                  "after_sales_disputed"] = "low_stock"
+                  "after_sales_disputed", "business_alert", "shipment_anomaly"] = "low_stock"
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=2048)
 

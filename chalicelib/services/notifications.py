@@ -71,7 +71,8 @@ def notify_order_event(order: Order, kind: str, now: datetime, *, ref: str | Non
             return "no_quota"
         job = SubscribeMessageJob(message_key=message_key(kind, order.order_id, ref), user_id=order.user_id,
                                   template_id=template_id, page=ORDER_PAGE.format(order_id=order.order_id),
-                                  data=message_data(order, kind, now, amount_fen=amount_fen, succeeded=succeeded))
+                                  data=message_data(order, kind, now, amount_fen=amount_fen, succeeded=succeeded,
+                                                    ref=ref))
         queue_subscribe_message(job)
     except Exception:  # noqa: BLE001 - the caller's event must never fail for a message
         log.exception("could not queue a subscribe message", kind=kind, order_id=order.order_id)
@@ -87,8 +88,11 @@ def message_key(kind: str, order_id: str, ref: str | None = None) -> str:
 
 # -- message data ---------------------------------------------------------------------------
 
+DELIVERY_PHRASES = {"100001": "已揽件", "300002": "派送中", "300003": "已签收"}  # WeChat's logistics action types
+
+
 def message_data(order: Order, kind: str, now: datetime, *, amount_fen: int | None = None,
-                 succeeded: bool | None = None) -> dict[str, dict[str, str]]:
+                 succeeded: bool | None = None, ref: str | None = None) -> dict[str, dict[str, str]]:
     """The template data for `kind`, within WeChat's limits (docs/subscribe-messages.md lists
     the keywords each template must have)."""
     number, goods = _character_string(order.order_id), _goods(order)
@@ -110,6 +114,10 @@ def message_data(order: Order, kind: str, now: datetime, *, amount_fen: int | No
     elif kind == "pay_reminder":
         fields = {"character_string1": number, "thing2": goods, "amount3": format_yuan(order.payable_fen),
                   "time4": _time(order.pay_deadline)}
+    elif kind == "delivery_update":  # ref: "<waybill_id>-<action_type>"
+        fields = {"character_string1": number, "thing2": goods,
+                  "character_string3": _character_string(str((order.shipment or {}).get("tracking_no") or "")) or "-",
+                  "phrase4": DELIVERY_PHRASES.get((ref or "").rpartition("-")[2], "物流更新"), "time5": _time(now)}
     else:
         raise ValueError(f"unknown event kind {kind!r}")
     return {key: {"value": value} for key, value in fields.items()}

@@ -30,7 +30,9 @@ from chalicelib.schemas import privacy as out
 from chalicelib.settings import get_settings
 from chalicelib.storage import (addresses, after_sales, consents, coupons, favorites, history, order_lists, payments,
                                 privacy_audit, rate_limits, reviews, users)
+from chalicelib.storage import events as event_store
 from chalicelib.storage import members as member_store
+from chalicelib.storage import rfm as rfm_store
 from chalicelib.storage import points as point_store
 from chalicelib.storage.base import ConditionFailed
 from chalicelib.storage.orders import Order
@@ -352,6 +354,8 @@ def _erase(user: users.User, tombstone: str) -> None:
     count(user_id, "consents", consents.delete_history(user_id, MAX_ITEMS))
     count(user_id, "points", point_store.erase(user_id, MAX_ITEMS))
     count(user_id, "member_spend", member_store.erase_spend(user_id))
+    count(user_id, "events", event_store.erase(user_id, MAX_ITEMS))  # tracking events (daily aggregates hold no ids)
+    rfm_store.erase(user_id)  # the user's order summary and scores
     orders = _user_orders(user_id)
     review_ids = [reviews.review_id_for(order.order_id, line.sku_id) for order in orders for line in order.lines]
     count(user_id, "reviews", sum(privacy_audit.anonymise_review(review_id, user_id, tombstone)

@@ -104,6 +104,7 @@ class ShippingUploadAttribute(MapAttribute):
 class OrderRecord(Model):
     class Meta(TableMeta):
         table_name = table_name("orders")
+        stream_view_type = "NEW_AND_OLD_IMAGES"  # the analytics consumer (services/analytics.py)
 
     order_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute()

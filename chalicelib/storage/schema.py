@@ -7,10 +7,13 @@ from chalicelib.storage.activities import ActivityRecord
 from chalicelib.storage.addresses import AddressRecord
 from chalicelib.storage.after_sales import AfterSaleRecord, ClaimsRecord
 from chalicelib.storage.alerts import AlertRecord
+from chalicelib.storage.alert_rules import AlertRuleSetRecord
+from chalicelib.storage.analytics import AnalyticsDayRecord, AnalyticsMarkerRecord, CustomerRecord
 from chalicelib.storage.admins import AdminRecord
 from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
 from chalicelib.storage.consents import ConsentRecord
+from chalicelib.storage.events import EventRecord
 from chalicelib.storage.coupons import CouponTemplateRecord, CouponTermsRecord, CouponWalletRecord
 from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.favorites import FavoriteRecord
@@ -33,6 +36,8 @@ from chalicelib.storage.stock import StockMovementRecord
 from chalicelib.storage.stores import StoreRecord, StoreStockRecord
 from chalicelib.storage.subscriptions import SubscriptionRecord
 from chalicelib.storage.users import BirthdayRecord, UserRecord
+from chalicelib.storage.tracking_events import TrackingEventRecord
+from chalicelib.storage.waybills import WaybillRecord
 
 ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
                                        IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord,
@@ -46,7 +51,9 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        FavoriteRecord, ViewRecord, SubscriptionRecord,
                                        ConsentRecord, DeletionRecord, LoginTombstoneRecord,
                                        PointsAccountRecord, PointsEntryRecord, PointsExpiryRecord,
-                                       MemberSpendRecord, StoreSettingRecord, StoreStockRecord)
+                                       MemberSpendRecord, StoreSettingRecord, StoreStockRecord,
+                                       EventRecord, AnalyticsDayRecord, AnalyticsMarkerRecord, CustomerRecord,
+                                       AlertRuleSetRecord, WaybillRecord, TrackingEventRecord)
 
 
 def create_all_tables() -> list[str]:

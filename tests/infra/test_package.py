@@ -365,12 +365,13 @@ def test_policy_grants_no_wildcard_on_dynamodb_or_sqs():
         services = {a.partition(":")[0] for a in actions}
         if "dynamodb" in services:
             for resource in resources:
-                match = re.fullmatch(r"arn:\*:dynamodb:\*:\*:table/([\w.-]+)(/index/\*)?", resource)
+                match = re.fullmatch(r"arn:\*:dynamodb:\*:\*:table/([\w.-]+)(/index/\*|/stream/\*)?", resource)
                 assert match and match.group(1) in tables, resource
         if "sqs" in services:
             for resource in resources:
                 match = re.fullmatch(r"arn:\*:sqs:\*:\*:([\w-]+)", resource)
-                assert match and match.group(1) in queues, resource
+                dead_letters = {name + "-dlq" for name in queues} if statement["Sid"] == "SQSDeadLetterDepth" else set()
+                assert match and match.group(1) in queues | dead_letters, resource
         if "ssm" in services:
             assert resources == [f"arn:*:ssm:*:*:parameter/{APP}/{STAGE}/*"]
         if "kms" in services:
