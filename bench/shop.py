@@ -191,6 +191,24 @@ def _coupon_scenarios(client: Any) -> list[Scenario]:
         template = coupons.create_template(CreateTemplateBody.model_validate(fields))
         wallet[fields["name"]] = coupons.issue_coupon(user_id, template.template_id, channel="claim")[0].coupon_id
     chosen = [wallet["水果9折"], wallet["无门槛5元"]]
+    place, refill = _cart_orders(client, token, {"address_id": address_id, "coupon_ids": chosen})
+    applied = lambda body: sum(1 for c in body["coupons"] if c["applied"])  # noqa: E731
+    return [
+        Scenario("checkout_preview_coupons",
+                 f"POST /v1/checkout/preview (3 cart lines, {WALLET_SIZE} coupons in the wallet, best combination)",
+                 lambda i: _call(client, "POST", "/v1/checkout/preview", {"address_id": address_id}, token=token),
+                 lambda body: len(body["coupons"]) == WALLET_SIZE and applied(body) == 2),
+        Scenario("place_order_coupons", "POST /v1/orders (3-line cart, express, 2 coupons)", place,
+                 lambda body: body["status"] == "pending_payment"
+                 and sum(1 for a in body["adjustments"] if a["kind"] == "coupon") == 2,
+                 status=201, prepare=refill),
+    ]
+
+
+def _cart_orders(client: Any, token: str, body: dict[str, Any]) -> tuple[Callable[[int], Any], Callable[[int], None]]:
+    """(place, refill) for a shopper's order scenario: `place` orders the cart with `body`;
+    `refill`, run untimed between orders, cancels the orders placed (their units, coupons and
+    points come back) and puts the cart's 3 lines back. The cart is filled once now."""
     placed: list[str] = []
 
     def refill(_: int) -> None:
@@ -204,24 +222,13 @@ def _coupon_scenarios(client: Any) -> list[Scenario]:
                       f"re-add {sku_id}")
 
     def place(_: int) -> Any:
-        response = _call(client, "POST", "/v1/orders", {"address_id": address_id, "coupon_ids": chosen,
-                                                         "checkout_token": uuid.uuid4().hex}, token=token)
+        response = _call(client, "POST", "/v1/orders", {**body, "checkout_token": uuid.uuid4().hex}, token=token)
         if response.status_code == 201:
             placed.append(json.loads(response.body)["order_id"])
         return response
 
     refill(0)
-    applied = lambda body: sum(1 for c in body["coupons"] if c["applied"])  # noqa: E731
-    return [
-        Scenario("checkout_preview_coupons",
-                 f"POST /v1/checkout/preview (3 cart lines, {WALLET_SIZE} coupons in the wallet, best combination)",
-                 lambda i: _call(client, "POST", "/v1/checkout/preview", {"address_id": address_id}, token=token),
-                 lambda body: len(body["coupons"]) == WALLET_SIZE and applied(body) == 2),
-        Scenario("place_order_coupons", "POST /v1/orders (3-line cart, express, 2 coupons)", place,
-                 lambda body: body["status"] == "pending_payment"
-                 and sum(1 for a in body["adjustments"] if a["kind"] == "coupon") == 2,
-                 status=201, prepare=refill),
-    ]
+    return place, refill
 
 
 def _points_scenario(client: Any) -> Scenario:
@@ -238,26 +245,7 @@ def _points_scenario(client: Any) -> Scenario:
     for months_ago, amount in ((11, 600), (6, 600), (1, 50_000)):  # three lots, the two oldest spent first
         with clock.frozen_at(clock.now() - timedelta(days=30 * months_ago)):
             point_store.apply(points._earning(user_id, f"bench#{months_ago}", "grant", amount, "bench", clock.now()))
-    placed: list[str] = []
-
-    def refill(_: int) -> None:
-        for order_id in placed:
-            _json(_call(client, "POST", f"/v1/orders/{order_id}/cancel", token=token), "cancel")
-        placed.clear()
-        present = {line["sku_id"] for line in _json(_call(client, "GET", "/v1/cart", token=token), "cart")["lines"]}
-        for sku_id, quantity in CART.items():
-            if sku_id not in present:
-                _json(_call(client, "POST", "/v1/cart/items", {"sku_id": sku_id, "quantity": quantity}, token=token),
-                      f"re-add {sku_id}")
-
-    def place(_: int) -> Any:
-        response = _call(client, "POST", "/v1/orders", {"address_id": address_id, "points": POINTS_USED,
-                                                         "checkout_token": uuid.uuid4().hex}, token=token)
-        if response.status_code == 201:
-            placed.append(json.loads(response.body)["order_id"])
-        return response
-
-    refill(0)
+    place, refill = _cart_orders(client, token, {"address_id": address_id, "points": POINTS_USED})
     return Scenario("place_order_points", f"POST /v1/orders (3-line cart, express, {POINTS_USED} points from 2 lots)",
                     place, lambda body: body["status"] == "pending_payment" and body["points_used"] == POINTS_USED,
                     status=201, prepare=refill)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from chalicelib.schemas.addresses import AddressOut as AddressExport  # an address exported is as the API shows it
 from chalicelib.schemas.common import RequestModel, ResponseModel
 
 VERSION_PATTERN = r"^[A-Za-z0-9_.\-]+$"
@@ -48,22 +49,6 @@ class ProfileExport(ResponseModel):
     privacy_consent_version: str | None
     referred_by: str | None = Field(description="the inviter's referral code (not their id), if bound")
     created_at: str
-
-
-class AddressExport(ResponseModel):
-    address_id: str
-    name: str
-    phone: str
-    province: str
-    city: str
-    district: str
-    detail: str
-    postal_code: str | None
-    lat: float | None = None
-    lng: float | None = None
-    is_default: bool
-    created_at: str
-    updated_at: str
 
 
 class PaymentExport(ResponseModel):

@@ -163,9 +163,7 @@ def _consents(context: ExportContext) -> list[out.ConsentOut]:
 
 
 def _addresses(context: ExportContext) -> list[out.AddressExport]:
-    return [out.AddressExport(address_id=a.address_id, **vars(a.fields), is_default=a.is_default,
-                              created_at=clock.to_iso(a.created_at), updated_at=clock.to_iso(a.updated_at))
-            for a in addresses.list_addresses(context.user.user_id)]
+    return [out.AddressExport.of(address) for address in addresses.list_addresses(context.user.user_id)]
 
 
 def _orders(context: ExportContext) -> list[out.OrderExport]:

@@ -9,45 +9,20 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.coupons import CouponScope
-from chalicelib.storage import coupons, schema, users
+from chalicelib.storage import coupons, users
 from chalicelib.storage.base import ConditionFailed
 from chalicelib.storage.batch_get import batch_get_raw
 from chalicelib.storage.coupons import CouponTemplate, CouponTemplateRecord, CouponTermsRecord, CouponWalletRecord
-from tests.conftest import reset_process_caches
+from tests.storage.conftest import on_engine
 
 NOW = datetime(2026, 3, 1, 4, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module", params=["aws", pytest.param("dynamodb_local", marks=pytest.mark.dynamodb_local)])
-def engine(request) -> str:
-    """Module-scoped, so pytest runs every test on moto, then every test on DynamoDB Local
-    (switching engines costs seconds)."""
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def local_tables(dynamodb_local_endpoint):
-    """DynamoDB Local with every table, once for the module (conftest's `dynamodb_local` sets up
-    every table and queue again for each test: seconds a test, for tables these tests never use)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint.endpoint)
-        reset_process_caches(switching_endpoints=True)
-        schema.create_all_tables()
-        yield
-    reset_process_caches(switching_endpoints=True)
 
 
 @pytest.fixture
 def db(engine, request):
     """Each test runs on both engines: nested map paths are where they could differ."""
-    if engine == "aws":
-        return request.getfixturevalue("aws")
-    request.getfixturevalue("local_tables")
-    for model in (CouponTemplateRecord, CouponWalletRecord, CouponTermsRecord, users.UserRecord,
-                  users.BirthdayRecord):
-        with model.batch_write() as batch:
-            for item in model.scan(consistent_read=True):
-                batch.delete(item)
+    on_engine(engine, request, (CouponTemplateRecord, CouponWalletRecord, CouponTermsRecord, users.UserRecord,
+                                users.BirthdayRecord))
 
 
 def template(template_id: str = "tpl-1", **overrides) -> CouponTemplate:

@@ -8,41 +8,18 @@ from datetime import date, datetime, timezone
 import pytest
 
 from chalicelib.storage import points as store
-from chalicelib.storage import schema
 from chalicelib.storage.batch_get import batch_get_raw
 from chalicelib.storage.points import (Entry, PointsAccountRecord, PointsChange, PointsEntryRecord,
                                        PointsExpiryRecord)
-from tests.conftest import reset_process_caches
+from tests.storage.conftest import on_engine
 
 NOW = datetime(2026, 3, 1, 4, 0, tzinfo=timezone.utc)
 JAN, MAR, JUN = date(2027, 1, 31), date(2027, 3, 31), date(2027, 6, 30)
 
 
-@pytest.fixture(scope="module", params=["aws", pytest.param("dynamodb_local", marks=pytest.mark.dynamodb_local)])
-def engine(request) -> str:
-    """Module-scoped, so pytest runs every test on moto, then every test on DynamoDB Local."""
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def local_tables(dynamodb_local_endpoint):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint.endpoint)
-        reset_process_caches(switching_endpoints=True)
-        schema.create_all_tables()
-        yield
-    reset_process_caches(switching_endpoints=True)
-
-
 @pytest.fixture
 def db(engine, request):
-    if engine == "aws":
-        return request.getfixturevalue("aws")
-    request.getfixturevalue("local_tables")
-    for model in (PointsAccountRecord, PointsEntryRecord, PointsExpiryRecord):
-        with model.batch_write() as batch:
-            for item in model.scan(consistent_read=True):
-                batch.delete(item)
+    on_engine(engine, request, (PointsAccountRecord, PointsEntryRecord, PointsExpiryRecord))
 
 
 def change(key: str, deltas: dict[date, int], user_id: str = "u1", **kwargs) -> PointsChange:
