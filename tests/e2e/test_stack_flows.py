@@ -168,3 +168,43 @@ def test_a_flash_sale_hammered_over_http_drains_to_exactly_its_units(stack):
     assert result["ok"], result
     assert result["orders"] == 10 and result["remaining"] == 0 and result["tickets"]["still_queued"] == 0
     assert result["most_won_by_one_buyer"] == 1
+
+
+def test_a_waybill_tracking_push_and_a_return_through_receipt_to_refund_over_http(stack):
+    """Issue 17's done-when on the stack: the merchant prints a waybill, the simulator pushes
+    tracking, the buyer's order shows it, and a return flows through receipt to refund."""
+    api, sim = stack.api_url, stack.wechat_sim_url
+    token = http("POST", f"{api}/v1/auth/login", {"code": "kim-1"})[1]["token"]
+    address = http("POST", f"{api}/v1/addresses", {"name": "金", "phone": "13800138000", "province": "上海市",
+                                                  "city": "上海市", "district": "徐汇区", "detail": "漕溪北路1号"},
+                   token=token)[1]
+    order = http("POST", f"{api}/v1/orders", {"items": [{"sku_id": "sku-fuji-10", "quantity": 2}],
+                                              "address_id": address["address_id"], "checkout_token": "e2e-return-1"},
+                 token=token)[1]
+    params = http("POST", f"{api}/v1/orders/{order['order_id']}/pay", token=token)[1]
+    assert http("POST", f"{sim}/__sim/pay/request-payment", {**params, "wait": True})[1]["ok"]
+    admin = http("POST", f"{api}/v1/admin/auth/login", {"username": stack.env["ADMIN_USERNAME"],
+                                                        "password": stack.env["ADMIN_PASSWORD"]})[1]["token"]
+    status, waybill = http("POST", f"{api}/v1/admin/orders/{order['order_id']}/waybill",
+                           {"delivery_id": "SF", "biz_id": "SF_CASH", "weight_kg": 2.5}, token=admin)
+    assert status == 201, waybill
+    assert http("GET", f"{api}/v1/orders/{order['order_id']}", token=token)[1]["status"] == "shipped"
+    for action_type in (100001, 300003):  # picked up, delivered: WeChat's signed pushes into the app
+        status, pushed = http("POST", f"{sim}/__sim/logistics/push",
+                              {"order_id": order["order_id"], "action_type": action_type})
+        assert status == 200, pushed
+    status, tracking = http("GET", f"{api}/v1/orders/{order['order_id']}/tracking", token=token)
+    assert status == 200 and len(tracking["events"]) == 2, tracking
+    status, request = http("POST", f"{api}/v1/orders/{order['order_id']}/after-sales",
+                           {"kind": "return", "reason": "不新鲜"}, token=token)
+    assert status == 201, request
+    rid = request["request_id"]
+    assert http("POST", f"{api}/v1/admin/after-sales/{rid}/approve", token=admin)[1]["status"] == "approved"
+    assert http("POST", f"{api}/v1/after-sales/{rid}/return-shipment",
+                {"carrier": "顺丰速运", "tracking_no": "SF3000000001"}, token=token)[0] == 200
+    status, received = http("POST", f"{api}/v1/admin/after-sales/{rid}/receive", token=admin)
+    assert status == 200 and received["status"] in ("refunding", "refunded"), received
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and http("GET", f"{api}/v1/after-sales/{rid}", token=token)[1]["status"] != "refunded":
+        time.sleep(0.3)
+    assert http("GET", f"{api}/v1/after-sales/{rid}", token=token)[1]["status"] == "refunded"
