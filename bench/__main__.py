@@ -4,8 +4,8 @@ Order matters: cold start first, before DynamoDB Local's JVM starts and competes
 then DynamoDB Local once (and moto's SQS server, for the order timers), for the engine floor
 (which also warms the JVM), the auth requests, the store requests (bench.shop) and WeChat Pay's
 notifies in v3 and v2 (bench.pay_notify), the flash-sale surge with 1 and 8 stock shards
-(bench.flash_surge), and add-to-cart and place-order throughput with 1 and 4 worker processes
-(bench.throughput).
+(bench.flash_surge), add-to-cart and place-order throughput with 1 and 4 worker processes
+(bench.throughput), and a day of analytics events ingested, counted and reported (bench.analytics).
 """
 from bench import env
 
@@ -20,7 +20,7 @@ import time  # noqa: E402
 from importlib import metadata  # noqa: E402
 
 from bench import ROOT, cold_start, engine_floor, flash_surge, pay_notify, report, request_cost, shop  # noqa: E402
-from bench import throughput  # noqa: E402
+from bench import analytics, throughput  # noqa: E402
 
 LIBRARIES = ("boto3", "botocore", "pynamodb", "chalice", "pydantic")
 
@@ -60,8 +60,8 @@ def _step(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def _measure_on_dynamodb(requests: int, shop_requests: int, notifies: int,
-                         surge_entries: int, throughput_users: int) -> tuple[str, dict, dict, dict, dict, dict, dict]:
+def _measure_on_dynamodb(requests: int, shop_requests: int, notifies: int, surge_entries: int, throughput_users: int,
+                         analytics_events: int) -> tuple[str, dict, dict, dict, dict, dict, dict, dict]:
     from local.dynamodb_local import start_dynamodb
 
     _step("starting DynamoDB on 127.0.0.1")
@@ -86,11 +86,13 @@ def _measure_on_dynamodb(requests: int, shop_requests: int, notifies: int,
         _step(f"throughput: {' and '.join(map(str, throughput.WORKER_COUNTS))} worker processes, "
               f"{throughput_users} users each")
         rates = throughput.run(handle.endpoint, sqs.endpoint, users=throughput_users)
+        _step(f"analytics: {analytics_events} tracking events ingested, counted from the stream, reports read")
+        activity = analytics.run(handle.endpoint, events=analytics_events)
     finally:
         if sqs is not None:
             sqs.stop()
         handle.stop()
-    return handle.engine, floor, cost, store, notify, surge, rates
+    return handle.engine, floor, cost, store, notify, surge, rates, activity
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,18 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-users", type=int, default=throughput.USERS_PER_WORKER,
                         help="users per worker process in the throughput bench (each adds 3 lines and orders them, "
                              f"{throughput.ROUNDS} times)")
+    parser.add_argument("--analytics-events", type=int, default=analytics.BENCH_EVENTS,
+                        help="tracking events in the analytics bench "
+                             f"(python -m bench.analytics: {analytics.N_EVENTS})")
     args = parser.parse_args(argv)
     if min(args.cold_runs, args.requests, args.shop_requests, args.notifies, args.surge_entries,
-           args.throughput_users) < 1:
+           args.throughput_users, args.analytics_events) < 1:
         parser.error("every count must be at least 1")
     started, load_before = time.perf_counter(), _load()
     _step(f"cold start: {args.cold_runs} runs of each command")
     cold = cold_start.run(args.cold_runs)
-    engine, floor, cost, store, notify, surge, rates = _measure_on_dynamodb(
-        args.requests, args.shop_requests, args.notifies, args.surge_entries, args.throughput_users)
+    engine, floor, cost, store, notify, surge, rates, activity = _measure_on_dynamodb(
+        args.requests, args.shop_requests, args.notifies, args.surge_entries, args.throughput_users,
+        args.analytics_events)
     results = {"meta": _meta(engine, time.perf_counter() - started, load_before),
                "cold_start": cold, "request_cost": cost, "engine_floor": floor, "shop": store, "pay_notify": notify,
-               "flash_surge": surge, "throughput": rates}
+               "flash_surge": surge, "throughput": rates, "analytics": activity}
     for path in report.write(results):
         _step(f"wrote {path.relative_to(ROOT)}")
     print(report.markdown(results), flush=True)

@@ -27,7 +27,8 @@ def write(results: dict[str, Any]) -> list[Path]:
     """One JSON per benchmark (each with the run's metadata), then README.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in ("cold_start", "request_cost", "engine_floor", "shop", "pay_notify", "flash_surge", "throughput"):
+    for name in ("cold_start", "request_cost", "engine_floor", "shop", "pay_notify", "flash_surge", "throughput",
+                 "analytics"):
         if name not in results:
             continue
         path = RESULTS_DIR / f"{name}.json"
@@ -58,6 +59,10 @@ def markdown(results: dict[str, Any]) -> str:
         sections.append(flash_surge.markdown(results["flash_surge"]).rstrip("\n"))
     if "throughput" in results:
         sections.append(throughput_markdown(results["throughput"]))
+    if "analytics" in results:
+        from bench import analytics
+
+        sections.append(analytics.markdown(results["analytics"]).rstrip("\n"))
     sections.append(_notes())
     return "\n\n".join(sections) + "\n"
 

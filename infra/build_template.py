@@ -26,6 +26,13 @@ stream's label is made when the stream is created): each is pointed at its table
 and the policy lets the functions read the streams of the tables that have one. The business
 alert on dead letters reads the dead-letter queues' depth (GetQueueAttributes on those only).
 
+The optional analytics archive (issue 18, docs/analytics.md "Archive"), off unless the stack's
+`AnalyticsArchive` parameter is `true`: an S3 bucket, a Glue table of the archive's rows
+(`chalicelib.analytics_archive.COLUMNS`), a Firehose delivery stream converting them to Parquet,
+an Athena workgroup with the queries, and `firehose:PutRecordBatch` for the stream consumers'
+roles only, in a policy of its own that exists only with the archive (the policy file, shared
+with `chalice deploy`, never names Firehose).
+
 The Lambda functions, their event sources and schedules, and the API come from Chalice itself
 (its application graph, the one `chalice package` renders): the script reads the queue names
 the SQS event sources point at, the functions' names and timeouts, and the API stage from it,
@@ -111,6 +118,7 @@ class StreamConsumer:
     function_cfn_name: str
     event_cfn_name: str
     table_name: str
+    role_cfn_name: str | None = None  # the function's IAM role (the analytics archive's feed grant)
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,10 @@ def load_stage(stage: str, project_dir: Path = PROJECT_DIR) -> StageApp:
                 timeout_seconds=timeouts[resource.lambda_function.resource_name]))
     stream_consumers = [StreamConsumer(function_cfn_name=cfn_name(resource.lambda_function.resource_name),
                                        event_cfn_name=cfn_name(resource.resource_name),
-                                       table_name=stream_table_name(resource.stream_arn))
+                                       table_name=stream_table_name(resource.stream_arn),
+                                       role_cfn_name=(cfn_name(resource.lambda_function.role.resource_name)
+                                                      if isinstance(resource.lambda_function.role,
+                                                                    models.ManagedIAMRole) else None))
                         for resource in resources if isinstance(resource, models.DynamoDBEventSource)]
     app = config.chalice_app
     return StageApp(stage=stage, app_name=config.app_name, table_prefix=table_prefix,
@@ -375,6 +386,270 @@ def alarm(name: str, description: str, namespace: str, metric: str, dimensions: 
         "AlarmActions": [{"Ref": "AlarmTopic"}],
         "OKActions": [{"Ref": "AlarmTopic"}],
     }}
+
+
+# --- analytics archive (optional) ------------------------------------------------------------
+
+ARCHIVE_CONDITION = "AnalyticsArchiveOn"
+ARCHIVE_PARAMETERS = {
+    "AnalyticsArchive": {
+        "Type": "String", "Default": "false", "AllowedValues": ["false", "true"],
+        "Description": "true: archive every analytics event to S3 as Parquet through Kinesis Data Firehose, "
+                       "queryable with Athena (docs/analytics.md, Archive)"},
+    "AnalyticsArchiveRetentionDays": {
+        "Type": "Number", "Default": 730, "MinValue": 120, "MaxValue": 3650,
+        "Description": "Days the archive keeps events (moved to infrequent access after 90)"},
+}
+ARCHIVE_PREFIX = "events/"
+ARCHIVE_IA_AFTER_DAYS = 90
+ARCHIVE_SCRATCH_DAYS = 30  # Firehose's failed records and Athena's query results
+# Parquet wants large files: Firehose buffers up to 128 MiB or 15 minutes (its maximums).
+ARCHIVE_BUFFER_MB, ARCHIVE_BUFFER_SECONDS = 128, 900
+ARCHIVE_SCAN_LIMIT_BYTES = 10 * 1024 ** 3  # Athena: a query scanning more is cancelled
+PARQUET = {"InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+           "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+           "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                         "Parameters": {"serialization.format": "1"}}}
+FIREHOSE_S3_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
+                       "s3:ListBucketMultipartUploads", "s3:PutObject")
+FIREHOSE_GLUE_ACTIONS = ("glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions")
+
+# The Athena queries (also in docs/analytics.md, word for word: a test compares them). `dt`
+# (arrival day, UTC) bounds the files read and `day` (Asia/Shanghai, as the reports) the events
+# counted; the cohorts read every paid order's few columns (a customer's first payment may be
+# old). Firehose delivers at least once: money and counts deduplicate on event_key.
+ATHENA_QUERIES = {
+    "daily-gmv": ("Daily paid orders, GMV, AOV and refunds (fen), last 30 days", """\
+WITH money AS (
+  SELECT event_key, arbitrary(kind) AS kind, arbitrary(day) AS day, arbitrary(amount_fen) AS amount_fen
+  FROM events
+  WHERE dt >= date_format(current_date - INTERVAL '31' DAY, '%Y-%m-%d')
+    AND kind IN ('order_paid', 'order_refund')
+  GROUP BY event_key
+)
+SELECT day,
+       count_if(kind = 'order_paid') AS paid_orders,
+       sum(if(kind = 'order_paid', amount_fen, 0)) AS gmv_fen,
+       sum(if(kind = 'order_paid', amount_fen, 0)) / nullif(count_if(kind = 'order_paid'), 0) AS aov_fen,
+       sum(if(kind = 'order_refund', amount_fen, 0)) AS refund_fen
+FROM money
+WHERE day >= date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d')
+GROUP BY day
+ORDER BY day"""),
+    "funnel": ("Funnel: unique users per stage per day, and over the whole 30 days (day NULL)", """\
+SELECT day,
+       count(DISTINCT if(kind IN ('page_view', 'product_view', 'add_to_cart', 'share'), user_id)) AS exposure,
+       count(DISTINCT if(kind = 'product_view', user_id)) AS click,
+       count(DISTINCT if(kind = 'add_to_cart', user_id)) AS cart,
+       count(DISTINCT if(kind = 'order_placed', user_id)) AS ordered,
+       count(DISTINCT if(kind = 'order_paid', user_id)) AS paid
+FROM events
+WHERE dt >= date_format(current_date - INTERVAL '31' DAY, '%Y-%m-%d')
+  AND day >= date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d')
+GROUP BY GROUPING SETS ((day), ())
+ORDER BY day NULLS LAST"""),
+    "repurchase-by-cohort": ("Repurchase and monthly retention by first-payment month: the cohorts of the last "
+                             "13 months, first payments looked up in the whole archive", """\
+WITH paid AS (
+  SELECT DISTINCT event_key, user_id, substr(day, 1, 7) AS month
+  FROM events
+  WHERE kind = 'order_paid'
+),
+customers AS (
+  SELECT user_id, min(month) AS cohort, count(*) AS paid_orders FROM paid GROUP BY user_id
+),
+cohorts AS (
+  SELECT cohort, count(*) AS customers, count_if(paid_orders >= 2) AS repurchased
+  FROM customers GROUP BY cohort
+),
+active AS (
+  SELECT DISTINCT c.cohort, p.user_id,
+         date_diff('month', date_parse(c.cohort || '-01', '%Y-%m-%d'), date_parse(p.month || '-01', '%Y-%m-%d'))
+           AS months_after
+  FROM paid p JOIN customers c ON p.user_id = c.user_id
+)
+SELECT h.cohort, h.customers, h.repurchased, h.repurchased * 1000 / h.customers AS rate_permille,
+       a.months_after, count(*) AS paying_customers
+FROM cohorts h JOIN active a ON a.cohort = h.cohort
+WHERE h.cohort >= date_format(date_trunc('month', current_date) - INTERVAL '12' MONTH, '%Y-%m')
+GROUP BY h.cohort, h.customers, h.repurchased, a.months_after
+ORDER BY h.cohort, a.months_after"""),
+}
+
+
+def archive_names(stage_app: StageApp) -> dict[str, str]:
+    base = f"{stage_app.app_name}-{stage_app.stage}-analytics"
+    return {"stream": base, "workgroup": base, "log_group": f"/aws/kinesisfirehose/{base}",
+            "database": re.sub(r"[^a-z0-9_]", "_", base.lower()), "table": "events"}
+
+
+def archive_table_input(names: dict[str, str]) -> dict[str, Any]:
+    """The Glue table of the archive's rows: Parquet under events/dt=<day>/, the `dt` partitions
+    found by Athena's partition projection (no crawler, no MSCK REPAIR)."""
+    from chalicelib.analytics_archive import COLUMNS, PARTITION_KEY
+
+    key = PARTITION_KEY[0]
+    return {
+        "Name": names["table"],
+        "Description": "Analytics events archived by Firehose (chalicelib/analytics_archive.py)",
+        "TableType": "EXTERNAL_TABLE",
+        "PartitionKeys": [{"Name": key, "Type": PARTITION_KEY[1]}],
+        "Parameters": {
+            "classification": "parquet",
+            "projection.enabled": "true",
+            f"projection.{key}.type": "date",
+            f"projection.{key}.format": "yyyy-MM-dd",
+            f"projection.{key}.range": "NOW-10YEARS,NOW",
+            f"projection.{key}.interval": "1",
+            f"projection.{key}.interval.unit": "DAYS",
+            "storage.location.template": {"Fn::Sub": "s3://${AnalyticsArchiveBucket}/%s%s=${!%s}/"
+                                                     % (ARCHIVE_PREFIX, key, key)},
+        },
+        "StorageDescriptor": {
+            "Columns": [{"Name": name, "Type": type_} for name, type_ in COLUMNS],
+            "Location": {"Fn::Sub": "s3://${AnalyticsArchiveBucket}/" + ARCHIVE_PREFIX},
+            **PARQUET,
+        },
+    }
+
+
+def archive_resources(stage_app: StageApp) -> dict[str, Any]:
+    """The archive's resources, each only when the AnalyticsArchive parameter is true."""
+    from chalicelib.analytics_archive import PARTITION_KEY
+
+    names = archive_names(stage_app)
+    roles = sorted({stream.role_cfn_name for stream in stage_app.stream_consumers if stream.role_cfn_name})
+    if len(roles) != len(stage_app.stream_consumers):
+        raise TemplateError("every stream consumer needs its own Chalice-managed role for the archive's grant")
+    bucket_arn = {"Fn::GetAtt": ["AnalyticsArchiveBucket", "Arn"]}
+    objects_arn = {"Fn::Sub": "${AnalyticsArchiveBucket.Arn}/*"}
+    glue = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
+    log_stream = "S3Delivery"
+    conditional = {"Condition": ARCHIVE_CONDITION}
+    resources: dict[str, Any] = {
+        "AnalyticsArchiveBucket": {"Type": "AWS::S3::Bucket", **conditional,
+                                   "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "LifecycleConfiguration": {"Rules": [
+                {"Id": "events", "Status": "Enabled", "Prefix": ARCHIVE_PREFIX,
+                 "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": ARCHIVE_IA_AFTER_DAYS}],
+                 "ExpirationInDays": {"Ref": "AnalyticsArchiveRetentionDays"}},
+                {"Id": "errors", "Status": "Enabled", "Prefix": "errors/", "ExpirationInDays": ARCHIVE_SCRATCH_DAYS},
+                {"Id": "athena-results", "Status": "Enabled", "Prefix": "athena-results/",
+                 "ExpirationInDays": ARCHIVE_SCRATCH_DAYS},
+                {"Id": "incomplete-uploads", "Status": "Enabled",
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},
+            ]},
+            "Tags": _tags(stage_app),
+        }},
+        "AnalyticsArchiveBucketPolicy": {"Type": "AWS::S3::BucketPolicy", **conditional, "Properties": {
+            "Bucket": {"Ref": "AnalyticsArchiveBucket"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [bucket_arn, objects_arn],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]},
+        }},
+        "AnalyticsGlueDatabase": {"Type": "AWS::Glue::Database", **conditional, "Properties": {
+            "CatalogId": {"Ref": "AWS::AccountId"},
+            "DatabaseInput": {"Name": names["database"],
+                              "Description": f"{stage_app.app_name} ({stage_app.stage}): archived analytics events"},
+        }},
+        "AnalyticsGlueTable": {"Type": "AWS::Glue::Table", **conditional, "Properties": {
+            "CatalogId": {"Ref": "AWS::AccountId"},
+            "DatabaseName": {"Ref": "AnalyticsGlueDatabase"},
+            "TableInput": archive_table_input(names),
+        }},
+        "AnalyticsArchiveLogGroup": {"Type": "AWS::Logs::LogGroup", **conditional, "Properties": {
+            "LogGroupName": names["log_group"], "RetentionInDays": 30}},
+        "AnalyticsArchiveLogStream": {"Type": "AWS::Logs::LogStream", **conditional, "Properties": {
+            "LogGroupName": {"Ref": "AnalyticsArchiveLogGroup"}, "LogStreamName": log_stream}},
+        "AnalyticsArchiveDeliveryRole": {"Type": "AWS::IAM::Role", **conditional, "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": {"Ref": "AWS::AccountId"}}}}]},
+            "Policies": [{"PolicyName": "AnalyticsArchiveDelivery", "PolicyDocument": {
+                "Version": "2012-10-17", "Statement": [
+                    {"Sid": "WriteTheArchive", "Effect": "Allow", "Action": list(FIREHOSE_S3_ACTIONS),
+                     "Resource": [bucket_arn, objects_arn]},
+                    {"Sid": "ReadTheSchema", "Effect": "Allow", "Action": list(FIREHOSE_GLUE_ACTIONS),
+                     "Resource": [{"Fn::Sub": glue + "catalog"},
+                                  {"Fn::Sub": glue + "database/${AnalyticsGlueDatabase}"},
+                                  {"Fn::Sub": glue + "table/${AnalyticsGlueDatabase}/${AnalyticsGlueTable}"}]},
+                    {"Sid": "LogDeliveryErrors", "Effect": "Allow", "Action": ["logs:PutLogEvents"],
+                     "Resource": [{"Fn::Sub": "${AnalyticsArchiveLogGroup.Arn}"}]},
+                ]}}],
+        }},
+        "AnalyticsDeliveryStream": {"Type": "AWS::KinesisFirehose::DeliveryStream", **conditional, "Properties": {
+            "DeliveryStreamName": names["stream"],
+            "DeliveryStreamType": "DirectPut",
+            "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "AWS_OWNED_CMK"},
+            "ExtendedS3DestinationConfiguration": {
+                "BucketARN": bucket_arn,
+                "RoleARN": {"Fn::GetAtt": ["AnalyticsArchiveDeliveryRole", "Arn"]},
+                "Prefix": f"{ARCHIVE_PREFIX}{PARTITION_KEY[0]}=!{{timestamp:yyyy-MM-dd}}/",
+                "ErrorOutputPrefix": ("errors/!{firehose:error-output-type}/"
+                                      f"{PARTITION_KEY[0]}=!{{timestamp:yyyy-MM-dd}}/"),
+                "BufferingHints": {"SizeInMBs": ARCHIVE_BUFFER_MB, "IntervalInSeconds": ARCHIVE_BUFFER_SECONDS},
+                "CompressionFormat": "UNCOMPRESSED",  # Parquet compresses itself (Snappy, below)
+                "CloudWatchLoggingOptions": {"Enabled": True, "LogGroupName": {"Ref": "AnalyticsArchiveLogGroup"},
+                                             "LogStreamName": {"Ref": "AnalyticsArchiveLogStream"}},
+                "DataFormatConversionConfiguration": {
+                    "Enabled": True,
+                    "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+                    "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}},
+                    "SchemaConfiguration": {
+                        "CatalogId": {"Ref": "AWS::AccountId"}, "Region": {"Ref": "AWS::Region"},
+                        "DatabaseName": {"Ref": "AnalyticsGlueDatabase"}, "TableName": {"Ref": "AnalyticsGlueTable"},
+                        "RoleARN": {"Fn::GetAtt": ["AnalyticsArchiveDeliveryRole", "Arn"]}, "VersionId": "LATEST"},
+                },
+            },
+            "Tags": _tags(stage_app),
+        }},
+        # The app's grant: only the stream consumers, only this stream, only with the archive.
+        "AnalyticsArchiveFeedPolicy": {"Type": "AWS::IAM::Policy", **conditional, "Properties": {
+            "PolicyName": "AnalyticsArchiveFeed",
+            "Roles": [{"Ref": role} for role in roles],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "FeedTheArchive", "Effect": "Allow", "Action": ["firehose:PutRecordBatch"],
+                "Resource": [{"Fn::GetAtt": ["AnalyticsDeliveryStream", "Arn"]}]}]},
+        }},
+        "AnalyticsAthenaWorkGroup": {"Type": "AWS::Athena::WorkGroup", **conditional, "Properties": {
+            "Name": names["workgroup"],
+            "Description": "Queries over the archived analytics events (docs/analytics.md)",
+            "RecursiveDeleteOption": True,
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "PublishCloudWatchMetricsEnabled": True,
+                "BytesScannedCutoffPerQuery": ARCHIVE_SCAN_LIMIT_BYTES,
+                "ResultConfiguration": {
+                    "OutputLocation": {"Fn::Sub": "s3://${AnalyticsArchiveBucket}/athena-results/"},
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
+            },
+            "Tags": _tags(stage_app),
+        }},
+    }
+    for name, (description, sql) in ATHENA_QUERIES.items():
+        resources["AnalyticsQuery" + cfn_name(name.replace("-", "_"))] = {
+            "Type": "AWS::Athena::NamedQuery", **conditional, "Properties": {
+                "Name": name, "Description": description, "Database": {"Ref": "AnalyticsGlueDatabase"},
+                "WorkGroup": {"Ref": "AnalyticsAthenaWorkGroup"}, "QueryString": sql}}
+    return resources
+
+
+def archive_feed_environment(resources: dict[str, Any], stage_app: StageApp) -> None:
+    """The stream consumers name the delivery stream (ANALYTICS_FIREHOSE_STREAM) only with the
+    archive; without it the variable is absent and they send nothing."""
+    from chalicelib.analytics_archive import STREAM_ENV
+
+    for stream in stage_app.stream_consumers:
+        function = resources.setdefault(stream.function_cfn_name, {"Properties": {}})
+        variables = function["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        variables[STREAM_ENV] = {"Fn::If": [ARCHIVE_CONDITION, {"Ref": "AnalyticsDeliveryStream"},
+                                            {"Ref": "AWS::NoValue"}]}
 
 
 # --- IAM policy -----------------------------------------------------------------------------
@@ -562,6 +837,9 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
         resources.setdefault(role, {"Properties": {}})["Properties"]["Policies"] = [
             {"PolicyName": f"{role}Policy", "PolicyDocument": package_policy(policy)}]
 
+    resources.update(archive_resources(stage_app))
+    archive_feed_environment(resources, stage_app)
+
     name = api_name(stage_app)
     resources["RestAPI"] = {"Properties": {"Name": name, "DefinitionBody": {"info": {"title": name}}}}
 
@@ -587,6 +865,8 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
 
     base_url = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + stage_app.api_gateway_stage
     outputs: dict[str, Any] = {
+        "AnalyticsArchiveBucketName": {"Condition": ARCHIVE_CONDITION, "Value": {"Ref": "AnalyticsArchiveBucket"}},
+        "AnalyticsAthenaWorkGroupName": {"Condition": ARCHIVE_CONDITION, "Value": {"Ref": "AnalyticsAthenaWorkGroup"}},
         "ApiBaseUrl": {"Description": "The API's execute-api base URL (WECHAT_PAY_NOTIFY_URL when no custom "
                                       "domain fronts the API)",
                        "Value": {"Fn::Sub": base_url}},
@@ -601,8 +881,9 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
         "Parameters": {"AlarmEmail": {
             "Type": "String", "Default": "",
             "Description": "E-mail address subscribed to the alarms (empty: no subscription)",
-            "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$"}},
-        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
+            "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$"}, **ARCHIVE_PARAMETERS},
+        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+                       ARCHIVE_CONDITION: {"Fn::Equals": [{"Ref": "AnalyticsArchive"}, "true"]}},
         "Resources": resources,
         "Outputs": outputs,
     }

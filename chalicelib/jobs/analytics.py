@@ -7,6 +7,9 @@ made when the stream is created, so it is not known when the app is imported: `m
 points each event source at its table's `StreamArn` (infra/build_template.py), the local worker
 finds the stream by the table's name (local/worker.py), and a `chalice deploy` stage sets
 `ORDERS_STREAM_ARN` / `EVENTS_STREAM_ARN`. The ARN below only has to name the table.
+
+After counting, both hand their records to the optional archive (chalicelib/analytics_archive.py:
+Firehose -> S3 Parquet -> Athena), which sends nothing unless ANALYTICS_FIREHOSE_STREAM is set.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from chalicelib.settings import table_prefix_from_env
 
 analytics = lazy_module("chalicelib.services.analytics")
 rfm = lazy_module("chalicelib.services.rfm")
+archive = lazy_module("chalicelib.analytics_archive")
 alert_rules = lazy_module("chalicelib.services.alert_rules")
 
 bp = Blueprint(__name__)
@@ -41,13 +45,17 @@ def stream_arn(table_base: str) -> str:
 # (storage/analytics.py), so a redelivered batch, or one retried after a crash, adds nothing twice.
 @bp.on_dynamodb_record(stream_arn=stream_arn("orders"), batch_size=STREAM_BATCH, starting_position="TRIM_HORIZON")
 def count_order_changes(event) -> None:
-    outcome = analytics.consume(event.to_dict()["Records"])
+    records = event.to_dict()["Records"]
+    outcome = analytics.consume(records)
+    outcome["archived"] = archive.feed(records)  # only when ANALYTICS_FIREHOSE_STREAM is set
     log.info("order changes counted", **outcome)
 
 
 @bp.on_dynamodb_record(stream_arn=stream_arn("events"), batch_size=STREAM_BATCH, starting_position="TRIM_HORIZON")
 def count_tracking_events(event) -> None:
-    outcome = analytics.consume(event.to_dict()["Records"])
+    records = event.to_dict()["Records"]
+    outcome = analytics.consume(records)
+    outcome["archived"] = archive.feed(records)  # only when ANALYTICS_FIREHOSE_STREAM is set
     log.info("tracking events counted", **outcome)
 
 

@@ -269,7 +269,9 @@ def test_config_uses_the_policy_files_for_deployed_stages_only():
 def test_every_function_role_carries_the_policy_file_with_its_arns_built_by_cloudformation(sam):
     from infra.build_template import package_policy
 
-    roles = _of_type(sam, "AWS::IAM::Role")
+    # The archive's delivery role is Firehose's, not a function's (test_analytics_archive_* below).
+    roles = {name: role for name, role in _of_type(sam, "AWS::IAM::Role").items()
+             if name != "AnalyticsArchiveDeliveryRole"}
     functions = _of_type(sam, "AWS::Serverless::Function")
     assert functions and len(roles) == len(functions)
     for name, role in roles.items():
@@ -308,7 +310,7 @@ def test_every_arn_in_the_package_names_its_partition_with_aws_partition(sam):
 
 
 def test_the_stacks_own_resources_are_pinned_to_its_region_and_account(sam):
-    role = next(iter(_of_type(sam, "AWS::IAM::Role").values()))
+    role = sam["Resources"]["ApiHandlerRole"]
     for statement in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
         for resource in statement["Resource"]:
             arn = resource["Fn::Sub"]
@@ -416,6 +418,119 @@ def test_a_stage_with_plain_text_secrets_is_refused(tmp_path):
     assert refused.returncode == 2
     assert "plain text" in refused.stderr
     assert not (tmp_path / "infra.json").exists()
+
+
+# --- analytics archive (optional) ------------------------------------------------------------
+
+ARCHIVE_RESOURCES = {"AnalyticsArchiveBucket", "AnalyticsArchiveBucketPolicy", "AnalyticsGlueDatabase",
+                     "AnalyticsGlueTable", "AnalyticsArchiveLogGroup", "AnalyticsArchiveLogStream",
+                     "AnalyticsArchiveDeliveryRole", "AnalyticsDeliveryStream", "AnalyticsArchiveFeedPolicy",
+                     "AnalyticsAthenaWorkGroup"}
+
+
+def _archive(sam) -> dict[str, dict]:
+    return {name: r for name, r in sam["Resources"].items() if r.get("Condition") == "AnalyticsArchiveOn"}
+
+
+def test_analytics_archive_is_off_by_default_and_all_of_it_hangs_on_one_condition(sam):
+    parameter = sam["Parameters"]["AnalyticsArchive"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("false", ["false", "true"])
+    assert sam["Conditions"]["AnalyticsArchiveOn"] == {"Fn::Equals": [{"Ref": "AnalyticsArchive"}, "true"]}
+    archive = _archive(sam)
+    assert ARCHIVE_RESOURCES <= set(archive)
+    assert set(archive) - ARCHIVE_RESOURCES == {n for n in archive if n.startswith("AnalyticsQuery")}
+    # Nothing else in the package names an archive resource except through the same condition.
+    for name, resource in sam["Resources"].items():
+        if name in archive:
+            continue
+        for path, text, key in _strings(resource):
+            if text in archive and key in ("Ref", "Fn::GetAtt[0]"):
+                assert "Fn::If" in path and "AnalyticsArchiveOn" in json.dumps(resource), (name, path)
+
+
+def test_analytics_archive_bucket_is_encrypted_private_expiring_and_tls_only(sam):
+    archive = _archive(sam)
+    bucket = archive["AnalyticsArchiveBucket"]
+    props = bucket["Properties"]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["events"]["ExpirationInDays"] == {"Ref": "AnalyticsArchiveRetentionDays"}
+    assert rules["errors"]["ExpirationInDays"] and rules["athena-results"]["ExpirationInDays"]
+    assert rules["incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] <= 7
+    [deny] = archive["AnalyticsArchiveBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_analytics_archive_glue_table_is_the_apps_row_schema_and_firehose_converts_to_it(sam):
+    from chalicelib.analytics_archive import COLUMNS, PARTITION_KEY
+
+    archive = _archive(sam)
+    table = archive["AnalyticsGlueTable"]["Properties"]["TableInput"]
+    assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == list(COLUMNS)
+    assert table["PartitionKeys"] == [{"Name": PARTITION_KEY[0], "Type": PARTITION_KEY[1]}]
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    assert table["Parameters"]["projection.enabled"] == "true"
+    destination = archive["AnalyticsDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    conversion = destination["DataFormatConversionConfiguration"]
+    assert conversion["Enabled"] is True
+    assert "ParquetSerDe" in conversion["OutputFormatConfiguration"]["Serializer"]
+    schema = conversion["SchemaConfiguration"]
+    assert (schema["DatabaseName"], schema["TableName"]) == ({"Ref": "AnalyticsGlueDatabase"},
+                                                             {"Ref": "AnalyticsGlueTable"})
+    # Firehose writes where the table's partition projection looks.
+    template = table["Parameters"]["storage.location.template"]["Fn::Sub"]
+    assert template == "s3://${AnalyticsArchiveBucket}/" + destination["Prefix"].replace(
+        "!{timestamp:yyyy-MM-dd}", "${!dt}")
+    assert destination["BufferingHints"]["SizeInMBs"] >= 64  # Firehose's minimum with conversion
+    assert archive["AnalyticsDeliveryStream"]["Properties"]["DeliveryStreamEncryptionConfigurationInput"]
+
+
+def test_analytics_archive_put_is_granted_only_with_it_only_to_the_stream_consumers_only_on_its_stream(sam):
+    archive = _archive(sam)
+    feed = archive["AnalyticsArchiveFeedPolicy"]["Properties"]
+    [statement] = feed["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["firehose:PutRecordBatch"]
+    assert statement["Resource"] == [{"Fn::GetAtt": ["AnalyticsDeliveryStream", "Arn"]}]
+    streamed = {name for name, f in _of_type(sam, "AWS::Serverless::Function").items()
+                if any(e["Type"] == "DynamoDB" for e in f["Properties"].get("Events", {}).values())}
+    assert streamed == {"CountOrderChanges", "CountTrackingEvents"}
+    functions = _of_type(sam, "AWS::Serverless::Function")
+    assert feed["Roles"] == [{"Ref": functions[name]["Properties"]["Role"]["Fn::GetAtt"][0]}
+                             for name in sorted(streamed)]
+    for name, function in functions.items():
+        variable = function["Properties"]["Environment"]["Variables"].get("ANALYTICS_FIREHOSE_STREAM")
+        if name in streamed:
+            assert variable == {"Fn::If": ["AnalyticsArchiveOn", {"Ref": "AnalyticsDeliveryStream"},
+                                           {"Ref": "AWS::NoValue"}]}
+        else:
+            assert variable is None, name
+    # Neither the policy file (shared with `chalice deploy`) nor any function role names Firehose.
+    assert "firehose" not in json.dumps(_committed_policy(STAGE))
+    for name, role in _of_type(sam, "AWS::IAM::Role").items():
+        if name != "AnalyticsArchiveDeliveryRole":
+            assert "firehose" not in json.dumps(role["Properties"]["Policies"]), name
+    trust = archive["AnalyticsArchiveDeliveryRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "firehose.amazonaws.com"}]
+    [delivery] = archive["AnalyticsArchiveDeliveryRole"]["Properties"]["Policies"]
+    for statement in delivery["PolicyDocument"]["Statement"]:
+        assert "*" not in statement["Resource"] and all("*" not in a.partition(":")[2] for a in statement["Action"])
+
+
+def test_analytics_archive_queries_are_in_the_package_and_the_docs_word_for_word(sam):
+    from infra.build_template import ATHENA_QUERIES
+
+    named = {r["Properties"]["Name"]: r["Properties"] for r in _archive(sam).values()
+             if r["Type"] == "AWS::Athena::NamedQuery"}
+    assert set(named) == set(ATHENA_QUERIES) >= {"daily-gmv", "funnel", "repurchase-by-cohort"}
+    docs = (ROOT / "docs" / "analytics.md").read_text(encoding="utf-8")
+    for name, (_, sql) in ATHENA_QUERIES.items():
+        assert named[name]["QueryString"] == sql
+        assert named[name]["Database"] == {"Ref": "AnalyticsGlueDatabase"}
+        assert f"```sql\n-- {name}\n{sql}\n```" in docs, f"docs/analytics.md: query {name} differs"
 
 
 # --- cfn-lint -------------------------------------------------------------------------------
