@@ -118,7 +118,8 @@ def complete_refund(refund: Refund, refund_id: str | None) -> str:
         break
     if outcome is None:
         raise RefundBusy(refund.out_refund_no)
-    if outcome == "refunded" and order is not None and change is not None and change.refunded_fen > change.expected_refunded_fen:
+    if (outcome == "refunded" and order is not None and order.completed_at is not None  # only completion earns
+            and change is not None and change.refunded_fen > change.expected_refunded_fen):
         _take_back_earned_points(order, current.out_refund_no, change.expected_refunded_fen, change.refunded_fen)
     if outcome == "refunded" and order is not None:  # not on a duplicate: one message per refund
         notifications.notify_order_event(order, "refunded", clock.now(), ref=current.out_refund_no,
