@@ -25,15 +25,10 @@ def after_sale_out(request: AfterSale) -> AfterSaleOut:
         lines=[{"sku_id": line.sku_id, "quantity": line.quantity, "amount_fen": line.amount_fen}
                for line in request.lines],
         note=request.note, created_at=clock.to_iso(request.created_at), updated_at=clock.to_iso(request.updated_at),
-        return_address=_return_address() if waiting_for_goods else None, return_shipment=request.return_shipment,
+        return_address=after_sales.configured_return_address() if waiting_for_goods else None,
+        return_shipment=request.return_shipment,
         received_at=clock.to_iso(request.received_at) if request.received_at else None,
         replacement_shipment=request.replacement_shipment, dispute_reason=request.dispute_reason)
-
-
-def _return_address() -> str | None:
-    import os
-
-    return (os.environ.get("RETURN_ADDRESS") or "").strip() or None
 
 
 @api.route("POST", "/v1/orders/{order_id}/after-sales", body=AfterSaleBody, response=AfterSaleOut, status=201,

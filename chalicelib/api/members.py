@@ -30,7 +30,7 @@ def get_points(request: ApiRequest) -> PointsOut:
 def sign_in(request: ApiRequest) -> SignInOut:
     result = points.sign_in(request.user_id)
     return SignInOut(date=result.date.isoformat(), points=result.points, streak=result.streak,
-                     signed_in_now=result.signed_in_now, balance=points.view(request.user_id).balance)
+                     signed_in_now=result.signed_in_now, balance=points.balance(request.user_id))
 
 
 @api.route("GET", "/v1/admin/member-levels", auth="admin", response=LevelRulesOut,

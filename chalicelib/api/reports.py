@@ -96,3 +96,15 @@ def _answer(request: ApiRequest, report: Any, name: str, columns: tuple[str, ...
     headers = {"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"',
                **cors.origin_headers(request.raw)}
     return Response(body="\ufeff" + to_csv(columns, rows(report)), status_code=200, headers=headers)
+
+
+REPORT_NAMES = ("sales", "funnel", "products", "repurchase", "rfm")
+
+
+@api.route("GET", "/v1/admin/reports/{name}", auth="admin", errors=(404,),
+           summary="Any other report name: 404 report_not_found (the five reports have routes of their own above)")
+def unknown_report(request: ApiRequest) -> Any:
+    from chalicelib.errors import NotFound
+
+    raise NotFound(f"No report {request.params['name'][:40]!r}: one of {', '.join(REPORT_NAMES)}",
+                   code="report_not_found")

@@ -177,9 +177,14 @@ def _approve_return(request: AfterSale) -> AfterSale:
     return get_request(request.request_id)
 
 
-def return_address() -> str:
+def configured_return_address() -> str | None:
     """Where returned goods go (RETURN_ADDRESS: the merchant's after-sales address and contact)."""
-    address = (os.environ.get("RETURN_ADDRESS") or "").strip()
+    return (os.environ.get("RETURN_ADDRESS") or "").strip() or None
+
+
+def return_address() -> str:
+    """The return address, or 409 return_address_not_set."""
+    address = configured_return_address()
     if not address:
         raise Conflict("Set RETURN_ADDRESS (where buyers send returned goods) before approving returns",
                        code="return_address_not_set")

@@ -272,6 +272,11 @@ class PointsView:
     expiring_soon: int  # points expiring within 30 days
 
 
+def balance(user_id: str) -> int:
+    """Spendable points now (one GetItem; `view` adds the lots' expiry and the ledger page)."""
+    return store.get_account(user_id).balance(today_in_china())
+
+
 def view(user_id: str, before_ms: int | None = None) -> PointsView:
     today = today_in_china()
     account = store.get_account(user_id)

@@ -164,3 +164,11 @@ def test_alert_rules_are_read_changed_with_a_version_and_validated(client, alice
         assert status == 400, (bad, body)
     assert call(client, "GET", "/v1/admin/alert-rules", token=admin)[1]["version"] == 1
     assert call(client, "GET", "/v1/admin/alert-rules", token=alice[0])[0] == 403
+
+
+def test_an_unknown_report_name_is_404_and_the_named_ones_keep_their_routes(client):
+    admin = admin_token(client)
+    status, body, _ = call(client, "GET", "/v1/admin/reports/profit?from=2024-05-01&to=2024-05-01", token=admin)
+    assert status == 404
+    assert_envelope(body, "report_not_found")
+    assert _report(client, admin, "funnel", **{"from": "2024-05-01", "to": "2024-05-01"})[0] == 200
