@@ -7,6 +7,7 @@ first use, so a fresh machine needs nothing but this.
 """
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from local.wechat_sim.pay_keys import (MERCHANT_KEY_FILE, ensure_platform_keys, generate_merchant_keys)
@@ -20,9 +21,15 @@ DEMO_PAY_ENV = {
 
 
 def pay_env(directory: Path, mch_id: str = DEMO_PAY_ENV["WECHAT_PAY_MCH_ID"]) -> dict[str, str]:
-    """Generate (or reuse) the keys in `directory`; return the app's WECHAT_PAY_* key settings."""
-    serial = generate_merchant_keys(directory)
-    platform = ensure_platform_keys(directory, mch_id)
+    """Generate (or reuse) the keys in `directory`; return the app's WECHAT_PAY_* key settings.
+
+    Under a file lock: parallel test workers (pytest-xdist) may start local stacks at once, and
+    one must not overwrite keys another's simulator has already loaded."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    with (Path(directory) / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        serial = generate_merchant_keys(directory)
+        platform = ensure_platform_keys(directory, mch_id)
     return {
         "WECHAT_PAY_PRIVATE_KEY": str(Path(directory) / MERCHANT_KEY_FILE),
         "WECHAT_PAY_CERT_SERIAL": serial,

@@ -5,8 +5,9 @@ No handler logs the body: names, phones and addresses are personal data.
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.addresses import AddressBody, AddressList, AddressListQuery, AddressOut
+from chalicelib.lazy import lazy_module, lazy_names
+AddressBody, AddressList, AddressListQuery, AddressOut = lazy_names(
+    "chalicelib.schemas.addresses", "AddressBody", "AddressList", "AddressListQuery", "AddressOut")
 
 addresses = lazy_module("chalicelib.services.addresses")
 

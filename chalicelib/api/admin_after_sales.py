@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib.api.after_sales import after_sale_out
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.after_sales import (AdminAfterSaleList, AdminAfterSaleOut, AdminAfterSaleQuery, RejectBody,
-                                           ReplacementBody)
+from chalicelib.lazy import lazy_module, lazy_names
+(AdminAfterSaleList, AdminAfterSaleOut, AdminAfterSaleQuery, RejectBody, ReplacementBody) = lazy_names(
+    "chalicelib.schemas.after_sales",
+    "AdminAfterSaleList", "AdminAfterSaleOut", "AdminAfterSaleQuery", "RejectBody", "ReplacementBody")
 
 if TYPE_CHECKING:
     from chalicelib.storage.after_sales import AfterSale

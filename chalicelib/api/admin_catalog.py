@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.catalog import (AdminProductDetail, AdminSkuView, CategoryCreate, CategoryCreated,
-                                        ProductCreate, ProductCreated, ProductPatch, SkuPatch)
+from chalicelib.lazy import lazy_module, lazy_names
+(AdminProductDetail, AdminSkuView, CategoryCreate, CategoryCreated, ProductCreate,
+ ProductCreated, ProductPatch, SkuPatch) = lazy_names(
+    "chalicelib.schemas.catalog",
+    "AdminProductDetail", "AdminSkuView", "CategoryCreate", "CategoryCreated", "ProductCreate",
+    "ProductCreated", "ProductPatch", "SkuPatch")
 
 catalog_admin = lazy_module("chalicelib.services.catalog_admin")
 

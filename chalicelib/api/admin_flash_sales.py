@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.flash_sales import (AdminFlashSaleList, AdminFlashSaleOut, AdminSaleListQuery,
-                                            CreateFlashSaleBody, UpdateFlashSaleBody)
+from chalicelib.lazy import lazy_module, lazy_names
+(AdminFlashSaleList, AdminFlashSaleOut, AdminSaleListQuery, CreateFlashSaleBody,
+ UpdateFlashSaleBody) = lazy_names(
+    "chalicelib.schemas.flash_sales",
+    "AdminFlashSaleList", "AdminFlashSaleOut", "AdminSaleListQuery", "CreateFlashSaleBody",
+    "UpdateFlashSaleBody")
 
 flash_sales = lazy_module("chalicelib.services.flash_sales")
 

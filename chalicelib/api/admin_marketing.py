@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.activities import (ActivityListQuery, AdminActivityList, AdminActivityOut, CreateActivityBody,
-                                           UpdateActivityBody)
-from chalicelib.schemas.coupons import (AdminTemplateList, AdminTemplateOut, CreateTemplateBody, GrantBody, GrantReply,
-                                        TemplateListQuery, UpdateTemplateBody)
+from chalicelib.lazy import lazy_module, lazy_names
+(ActivityListQuery, AdminActivityList, AdminActivityOut, CreateActivityBody, UpdateActivityBody) = lazy_names(
+    "chalicelib.schemas.activities",
+    "ActivityListQuery", "AdminActivityList", "AdminActivityOut", "CreateActivityBody",
+    "UpdateActivityBody")
+(AdminTemplateList, AdminTemplateOut, CreateTemplateBody, GrantBody, GrantReply,
+ TemplateListQuery, UpdateTemplateBody) = lazy_names(
+    "chalicelib.schemas.coupons",
+    "AdminTemplateList", "AdminTemplateOut", "CreateTemplateBody", "GrantBody", "GrantReply",
+    "TemplateListQuery", "UpdateTemplateBody")
 
 coupons = lazy_module("chalicelib.services.coupons")
 activities = lazy_module("chalicelib.services.activities")

@@ -5,9 +5,11 @@ from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
+from chalicelib.lazy import lazy_module, lazy_names
 from chalicelib.api.orders import order_out
-from chalicelib.schemas.orders import AdminOrderList, AdminOrderOut, AdminOrderQuery, RefundOut, ShipBody
+(AdminOrderList, AdminOrderOut, AdminOrderQuery, RefundOut, ShipBody) = lazy_names(
+    "chalicelib.schemas.orders",
+    "AdminOrderList", "AdminOrderOut", "AdminOrderQuery", "RefundOut", "ShipBody")
 
 if TYPE_CHECKING:
     from chalicelib.storage.orders import Order

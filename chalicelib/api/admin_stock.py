@@ -5,9 +5,11 @@ from dataclasses import asdict
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.catalog import AdminSkuView
-from chalicelib.schemas.stock import AlertList, AlertOut, AlertQuery, StockAdjustBody, StockSyncBody, StockSyncResult
+from chalicelib.lazy import lazy_module, lazy_names
+AdminSkuView = lazy_names("chalicelib.schemas.catalog", "AdminSkuView")
+(AlertList, AlertOut, AlertQuery, StockAdjustBody, StockSyncBody, StockSyncResult) = lazy_names(
+    "chalicelib.schemas.stock",
+    "AlertList", "AlertOut", "AlertQuery", "StockAdjustBody", "StockSyncBody", "StockSyncResult")
 
 catalog_admin = lazy_module("chalicelib.services.catalog_admin")
 stock = lazy_module("chalicelib.services.stock")

@@ -5,8 +5,9 @@ from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.after_sales import AfterSaleBody, AfterSaleOut, DisputeBody, ReturnShipmentBody
+from chalicelib.lazy import lazy_module, lazy_names
+AfterSaleBody, AfterSaleOut, DisputeBody, ReturnShipmentBody = lazy_names(
+    "chalicelib.schemas.after_sales", "AfterSaleBody", "AfterSaleOut", "DisputeBody", "ReturnShipmentBody")
 
 if TYPE_CHECKING:
     from chalicelib.storage.after_sales import AfterSale

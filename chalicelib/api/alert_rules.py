@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.alert_rules import AlertRuleOut, AlertRulesBody, AlertRulesOut
+from chalicelib.lazy import lazy_module, lazy_names
+AlertRuleOut, AlertRulesBody, AlertRulesOut = lazy_names(
+    "chalicelib.schemas.alert_rules", "AlertRuleOut", "AlertRulesBody", "AlertRulesOut")
 
 alert_rules = lazy_module("chalicelib.services.alert_rules")
 

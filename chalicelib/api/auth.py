@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.users import AdminLoginBody, AdminLoginReply, LoginBody, LoginReply, UserProfile
+from chalicelib.lazy import lazy_module, lazy_names
+AdminLoginBody, AdminLoginReply, LoginBody, LoginReply, UserProfile = lazy_names(
+    "chalicelib.schemas.users", "AdminLoginBody", "AdminLoginReply", "LoginBody", "LoginReply", "UserProfile")
 
 auth = lazy_module("chalicelib.services.auth")
 

@@ -5,8 +5,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.cart import AddToCartBody, CartLinePatch, CartOut
+from chalicelib.lazy import lazy_module, lazy_names
+AddToCartBody, CartLinePatch, CartOut = lazy_names(
+    "chalicelib.schemas.cart", "AddToCartBody", "CartLinePatch", "CartOut")
 
 if TYPE_CHECKING:
     from chalicelib.services.cart import CartView

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.catalog import (CategoryTree, ProductDetail, ProductListQuery, ProductPage,
-                                        StorePage, StoreQuery)
+from chalicelib.lazy import lazy_module, lazy_names
+(CategoryTree, ProductDetail, ProductListQuery, ProductPage, StorePage, StoreQuery) = lazy_names(
+    "chalicelib.schemas.catalog",
+    "CategoryTree", "ProductDetail", "ProductListQuery", "ProductPage", "StorePage", "StoreQuery")
 
 catalog = lazy_module("chalicelib.services.catalog")
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.activities import ActivityList
-from chalicelib.schemas.coupons import CouponList, CouponOut, MyCouponsQuery, TemplateList
+from chalicelib.lazy import lazy_module, lazy_names
+ActivityList = lazy_names("chalicelib.schemas.activities", "ActivityList")
+CouponList, CouponOut, MyCouponsQuery, TemplateList = lazy_names(
+    "chalicelib.schemas.coupons", "CouponList", "CouponOut", "MyCouponsQuery", "TemplateList")
 
 coupons = lazy_module("chalicelib.services.coupons")
 activities = lazy_module("chalicelib.services.activities")

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.events import EventBatchBody, EventsAccepted
+from chalicelib.lazy import lazy_module, lazy_names
+EventBatchBody, EventsAccepted = lazy_names(
+    "chalicelib.schemas.events", "EventBatchBody", "EventsAccepted")
 
 events = lazy_module("chalicelib.services.events")
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.favorites import FavoriteBody, FavoriteOut, FavoritePage, FavoriteRemoved, HistoryPage, \
-    MemberListQuery
+from chalicelib.lazy import lazy_module, lazy_names
+(FavoriteBody, FavoriteOut, FavoritePage, FavoriteRemoved, HistoryPage, MemberListQuery) = lazy_names(
+    "chalicelib.schemas.favorites",
+    "FavoriteBody", "FavoriteOut", "FavoritePage", "FavoriteRemoved", "HistoryPage", "MemberListQuery")
 
 favorites = lazy_module("chalicelib.services.favorites")
 history = lazy_module("chalicelib.services.history")

@@ -5,9 +5,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
+from chalicelib.lazy import lazy_module, lazy_names
 from chalicelib.domain.flash_sales import PUBLIC_TICKET_STATUS, TicketStatus
-from chalicelib.schemas.flash_sales import EntryBody, FlashSaleList, PublicSaleListQuery, TicketOut
+EntryBody, FlashSaleList, PublicSaleListQuery, TicketOut = lazy_names(
+    "chalicelib.schemas.flash_sales", "EntryBody", "FlashSaleList", "PublicSaleListQuery", "TicketOut")
 
 if TYPE_CHECKING:
     from chalicelib.storage.flash_tickets import Ticket

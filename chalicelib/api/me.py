@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.users import PhoneBody, PrivacyConsentBody, ProfilePatch, UserProfile
+from chalicelib.lazy import lazy_module, lazy_names
+PhoneBody, PrivacyConsentBody, ProfilePatch, UserProfile = lazy_names(
+    "chalicelib.schemas.users", "PhoneBody", "PrivacyConsentBody", "ProfilePatch", "UserProfile")
 
 profiles = lazy_module("chalicelib.services.profiles")
 

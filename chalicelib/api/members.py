@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.members import (LevelRulesBody, LevelRulesOut, PointsEntryOut, PointsOut, PointsQuery,
-                                        SignInOut)
+from chalicelib.lazy import lazy_module, lazy_names
+(LevelRulesBody, LevelRulesOut, PointsEntryOut, PointsOut, PointsQuery, SignInOut) = lazy_names(
+    "chalicelib.schemas.members",
+    "LevelRulesBody", "LevelRulesOut", "PointsEntryOut", "PointsOut", "PointsQuery", "SignInOut")
 
 points = lazy_module("chalicelib.services.points")
 members = lazy_module("chalicelib.services.members")

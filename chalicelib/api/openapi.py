@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api.http import PATH_ID, ROUTES, ApiBlueprint, ApiRequest, RouteSpec
+from chalicelib.lazy import resolve
 from chalicelib.schemas.common import ErrorEnvelope, ResponseModel
 
 api = ApiBlueprint(__name__, tag="meta")
@@ -58,9 +59,9 @@ def _models() -> list[tuple[type[BaseModel], str]]:
     found: dict[type[BaseModel], str] = {ErrorEnvelope: "serialization"}
     for spec in ROUTES:
         if spec.body:
-            found[spec.body] = "validation"
+            found[resolve(spec.body)] = "validation"
         if spec.response:
-            found[spec.response] = "serialization"
+            found[resolve(spec.response)] = "serialization"
     return list(found.items())
 
 

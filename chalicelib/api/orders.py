@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.orders import (CheckoutBody, OrderList, OrderListQuery, OrderOut, PlaceOrderBody,
-                                       QuoteOut)
+from chalicelib.lazy import lazy_module, lazy_names
+(CheckoutBody, OrderList, OrderListQuery, OrderOut, PlaceOrderBody, QuoteOut) = lazy_names(
+    "chalicelib.schemas.orders",
+    "CheckoutBody", "OrderList", "OrderListQuery", "OrderOut", "PlaceOrderBody", "QuoteOut")
 
 if TYPE_CHECKING:
     from chalicelib.domain.pricing import Quote

@@ -12,10 +12,10 @@ import json
 from chalice import Response
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
+from chalicelib.lazy import lazy_module, lazy_names
 from chalicelib.pay_routes import V2_NOTIFY_ROUTE, V2_REFUND_NOTIFY_ROUTE, V3_NOTIFY_ROUTE
 from chalicelib.log import get_logger
-from chalicelib.schemas.payments import RequestPaymentParams
+RequestPaymentParams = lazy_names("chalicelib.schemas.payments", "RequestPaymentParams")
 
 pay_gateway = lazy_module("chalicelib.services.pay_gateway")
 pay_types = lazy_module("chalicelib.wechat.pay_types")

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.favorites import MemberListQuery
-from chalicelib.schemas.privacy import ConsentBody, ConsentOut, ConsentPage, DataExport, DeletionReceipt
+from chalicelib.lazy import lazy_module, lazy_names
+MemberListQuery = lazy_names("chalicelib.schemas.favorites", "MemberListQuery")
+ConsentBody, ConsentOut, ConsentPage, DataExport, DeletionReceipt = lazy_names(
+    "chalicelib.schemas.privacy", "ConsentBody", "ConsentOut", "ConsentPage", "DataExport", "DeletionReceipt")
 
 privacy = lazy_module("chalicelib.services.privacy")
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.referrals import ReferralBindBody, ReferralBinding
+from chalicelib.lazy import lazy_module, lazy_names
+ReferralBindBody, ReferralBinding = lazy_names(
+    "chalicelib.schemas.referrals", "ReferralBindBody", "ReferralBinding")
 
 referrals = lazy_module("chalicelib.services.referrals")
 

@@ -11,9 +11,12 @@ from chalice import Response
 
 from chalicelib.api import cors
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.reports import (FunnelReport, ProductReport, ProductReportQuery, RepurchaseReport,
-                                        ReportQuery, RfmReport, SalesReport)
+from chalicelib.lazy import lazy_module, lazy_names
+(FunnelReport, ProductReport, ProductReportQuery, RepurchaseReport, ReportQuery, RfmReport,
+ SalesReport) = lazy_names(
+    "chalicelib.schemas.reports",
+    "FunnelReport", "ProductReport", "ProductReportQuery", "RepurchaseReport", "ReportQuery",
+    "RfmReport", "SalesReport")
 
 reports = lazy_module("chalicelib.services.reports")
 

@@ -6,10 +6,14 @@ from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.reviews import (AdminReviewList, AdminReviewOut, AdminReviewQuery, OwnReviewList,
-                                        OwnReviewOut, ProductReviewPage, PublicReviewOut, RatingSummaryOut,
-                                        ReplyBody, ReportBody, ReportOut, ReviewBody, ReviewListQuery)
+from chalicelib.lazy import lazy_module, lazy_names
+(AdminReviewList, AdminReviewOut, AdminReviewQuery, OwnReviewList, OwnReviewOut,
+ ProductReviewPage, PublicReviewOut, RatingSummaryOut, ReplyBody, ReportBody, ReportOut,
+ ReviewBody, ReviewListQuery) = lazy_names(
+    "chalicelib.schemas.reviews",
+    "AdminReviewList", "AdminReviewOut", "AdminReviewQuery", "OwnReviewList", "OwnReviewOut",
+    "ProductReviewPage", "PublicReviewOut", "RatingSummaryOut", "ReplyBody", "ReportBody", "ReportOut",
+    "ReviewBody", "ReviewListQuery")
 
 if TYPE_CHECKING:
     from chalicelib.storage.reviews import Review, Summary

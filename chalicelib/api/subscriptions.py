@@ -7,8 +7,9 @@ Each acceptance lets the store send one message of that template (docs/subscribe
 from __future__ import annotations
 
 from chalicelib.api.http import ApiBlueprint, ApiRequest
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.subscriptions import SubscriptionBody, SubscriptionList, SubscriptionOut
+from chalicelib.lazy import lazy_module, lazy_names
+SubscriptionBody, SubscriptionList, SubscriptionOut = lazy_names(
+    "chalicelib.schemas.subscriptions", "SubscriptionBody", "SubscriptionList", "SubscriptionOut")
 
 notifications = lazy_module("chalicelib.services.notifications")
 

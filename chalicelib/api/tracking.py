@@ -14,8 +14,9 @@ from chalice import Response
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest
 from chalicelib.api.waybills import waybill_out
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.logistics import AdminTrackingOut, PushQuery, TrackingOut
+from chalicelib.lazy import lazy_module, lazy_names
+AdminTrackingOut, PushQuery, TrackingOut = lazy_names(
+    "chalicelib.schemas.logistics", "AdminTrackingOut", "PushQuery", "TrackingOut")
 
 if TYPE_CHECKING:
     from chalicelib.storage.tracking_events import TrackingEvent

@@ -5,8 +5,9 @@ from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.api.http import ApiBlueprint, ApiRequest, Reply
-from chalicelib.lazy import lazy_module
-from chalicelib.schemas.logistics import CarrierList, CarrierQuery, WaybillBody, WaybillOut
+from chalicelib.lazy import lazy_module, lazy_names
+CarrierList, CarrierQuery, WaybillBody, WaybillOut = lazy_names(
+    "chalicelib.schemas.logistics", "CarrierList", "CarrierQuery", "WaybillBody", "WaybillOut")
 
 if TYPE_CHECKING:
     from chalicelib.storage.orders import Order

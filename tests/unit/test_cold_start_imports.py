@@ -27,7 +27,7 @@ from pydantic import BaseModel
 import chalicelib.api
 import chalicelib.jobs
 import chalicelib.schemas
-from chalicelib.lazy import LazyModule
+from chalicelib.lazy import LazyModule, LazyName
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,6 +140,30 @@ def test_every_lazy_module_and_the_attributes_read_from_it_exist(module):
     assert not missing, f"{module.__name__} reads names its lazy modules do not have: {missing}"
 
 
+# Schema modules `import app` may load: the shared bases, and the queue messages the job modules
+# parse (their handlers are registered with the models they read).
+SCHEMAS_AT_IMPORT = {"chalicelib.schemas", "chalicelib.schemas.common", "chalicelib.schemas.messages",
+                     "chalicelib.schemas.timers", "chalicelib.schemas.flash_sales", "chalicelib.schemas.shipping"}
+
+
+def test_import_app_loads_no_route_schema_module(fresh_import):
+    """Request and response models are named with `lazy_names` in API modules: only the route
+    that runs (or /openapi.json) builds its classes."""
+    loaded = {name for name in fresh_import["modules"] if name.startswith("chalicelib.schemas")}
+    offenders = sorted(loaded - SCHEMAS_AT_IMPORT)
+    chains = "\n".join("  " + " -> ".join(import_chain(fresh_import["importtime"], name)) for name in offenders)
+    assert not offenders, (f"`import app` loaded route schemas; name them with lazy_names (chalicelib/lazy.py):\n"
+                           f"{chains}")
+
+
+@pytest.mark.parametrize("module", _modules_of(chalicelib.api), ids=lambda module: module.__name__)
+def test_every_lazy_schema_name_exists(module):
+    """A misspelt lazy name would surface at the route's first request: resolve each one here."""
+    for name, value in vars(module).items():
+        if isinstance(value, LazyName):
+            assert isinstance(value.resolve(), type), f"{module.__name__}.{name}"
+
+
 def test_every_schema_model_builds():
     """Deferred models build on first use; one that cannot (an unresolvable annotation) fails here."""
     models = {model for schema_module in _modules_of(chalicelib.schemas)
@@ -179,3 +203,15 @@ def test_deferred_models_first_used_by_many_threads_at_once_all_validate():
 
         assert not Line.__pydantic_complete__
         assert first_uses(Line) == []
+
+
+def test_a_lazy_name_behaves_as_its_class_and_imports_on_first_use():
+    from chalicelib.lazy import lazy_names, resolve
+
+    in_a_fresh_module = "json.decoder"  # any module; the proxy must not import it until used
+    decoder_error, decoder = lazy_names(in_a_fresh_module, "JSONDecodeError", "JSONDecoder")
+    assert decoder.__name__ == "JSONDecoder" and decoder._target is None
+    instance = decoder()
+    assert isinstance(instance, decoder) and not isinstance(ValueError(), decoder)
+    assert decoder.decode is resolve(decoder).decode
+    assert issubclass(resolve(decoder_error), ValueError)
