@@ -18,10 +18,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m local.stack
 
-## make test: every test (unit, moto, DynamoDB Local, end to end)
+## make test: every test (unit, moto, DynamoDB Local, end to end), in TEST_WORKERS processes (3: the
+## suite mostly waits on DynamoDB Local, the simulator and local stacks; each worker starts its own)
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
-	REQUIRE_DYNAMODB_LOCAL=1 $(PY) -m pytest
+	REQUIRE_DYNAMODB_LOCAL=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## make fuzz: schemathesis on every route of /openapi.json on the local stack, FUZZ_EXAMPLES (100) cases per route and mode,
 ## with the simulator and with a foreign WeChat (tests/fuzz/foreign_wechat.py; `make test` fuzzes only the auth and WeChat routes so)
