@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test fuzz tables bench hammer package install clean
+.PHONY: run test screenshots fuzz tables bench hammer package install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ run: $(STAMP)
 TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m local.dynamodb_local --install
+	$(PY) -m local.chromium --install
 	REQUIRE_DYNAMODB_LOCAL=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+## make screenshots: PNGs of the console's main pages (dashboard, products, orders, order detail, after-sales, marketing) in docs/console/
+screenshots: $(STAMP)
+	$(PY) -m local.dynamodb_local --install
+	$(PY) -m tests.console.screenshots --out docs/console
 
 ## make fuzz: schemathesis on every route of /openapi.json on the local stack, FUZZ_EXAMPLES (100) cases per route and mode,
 ## with the simulator and with a foreign WeChat (tests/fuzz/foreign_wechat.py; `make test` fuzzes only the auth and WeChat routes so)
@@ -45,9 +51,11 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 ## make package: the stage's CloudFormation package (STAGE=prod by default): app, tables, queues, alarms, IAM policy; linted
+## (the posters' font goes in as Noto Sans CJK SC cut to GB2312, vendor/poster_fonts/: 3 MB, not the full 32 MB)
 package: PACKAGE_STAGE = $(or $(STAGE),prod)
 package: $(STAMP)
 	$(PY) -m infra.build_template --stage $(PACKAGE_STAGE) --out build/infra.json
+	$(PY) -m infra.poster_font
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/chalice package --stage $(PACKAGE_STAGE) \
 		--merge-template build/infra.json build/package

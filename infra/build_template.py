@@ -15,9 +15,10 @@ Everything is derived from the code, so the deployed stack cannot drift from it:
 - the least-privilege IAM policy of the stage's functions, written to
   `.chalice/policy-<stage>.json` (the stage's `iam_policy_file`; committed, and a test checks it
   is up to date). That file is static JSON for `chalice deploy` too, so its ARNs cannot name the
-  partition, region or account (`arn:*:dynamodb:*:*:table/...`). In the package every role gets
-  the same policy with its ARNs built by `Fn::Sub` instead: `arn:${AWS::Partition}:` always
-  (cfn-lint >= 1.34 refuses a `*` partition, E3510; aws-cn and aws-us-gov need their own), and
+  partition, region or account (`arn:*:dynamodb:*:*:table/...`). In the package it is written
+  once (`FunctionsPolicy`, attached to every function's role) with its ARNs built by `Fn::Sub`:
+  `arn:${AWS::Partition}:` always (cfn-lint >= 1.34 refuses a `*` partition, E3510; aws-cn and
+  aws-us-gov need their own), and
   `${AWS::Region}:${AWS::AccountId}` for the stack's own tables, queues, parameters and log
   groups (see `package_policy`).
 
@@ -32,6 +33,11 @@ The optional analytics archive (issue 18, docs/analytics.md "Archive"), off unle
 an Athena workgroup with the queries, and `firehose:PutRecordBatch` for the stream consumers'
 roles only, in a policy of its own that exists only with the archive (the policy file, shared
 with `chalice deploy`, never names Firehose).
+
+The optional console hosting (issue 16), off unless the `ConsoleHosting` parameter is `true`: a
+private S3 bucket for the merchant console's files (chalicelib/console_static/) behind a
+CloudFront distribution that alone may read it (origin access control). The app serves the same
+files under /console/ anyway; see `console_resources` for the upload.
 
 The Lambda functions, their event sources and schedules, and the API come from Chalice itself
 (its application graph, the one `chalice package` renders): the script reads the queue names
@@ -143,6 +149,7 @@ class StageApp:
     stream_consumers: list[StreamConsumer]
     routes: set[str]
     roles: list[str]  # logical ids of the functions' IAM roles, as `chalice package` names them
+    api_role: str | None = None  # the API handler's role (the poster cache's grant)
 
 
 def cfn_name(name: str) -> str:
@@ -181,11 +188,13 @@ def load_stage(stage: str, project_dir: Path = PROJECT_DIR) -> StageApp:
         if isinstance(resource, models.RestAPI):
             api_handler = resource.lambda_function.resource_name
             api_stage = resource.api_gateway_stage
-    functions, timeouts, roles = [], {}, []
+    functions, timeouts, roles, api_role = [], {}, [], None
     for resource in resources:
         if isinstance(resource, models.LambdaFunction):
             if isinstance(resource.role, models.ManagedIAMRole) and cfn_name(resource.role.resource_name) not in roles:
                 roles.append(cfn_name(resource.role.resource_name))
+            if resource.resource_name == api_handler and isinstance(resource.role, models.ManagedIAMRole):
+                api_role = cfn_name(resource.role.resource_name)
             timeout = int(resource.timeout or DEFAULT_LAMBDA_TIMEOUT)
             timeouts[resource.resource_name] = timeout
             # `chalice package` renames the API handler's resource to "APIHandler".
@@ -215,7 +224,7 @@ def load_stage(stage: str, project_dir: Path = PROJECT_DIR) -> StageApp:
                     api_gateway_stage=api_stage, environment=environment,
                     autogen_policy=config.autogen_policy, iam_policy_file=config.iam_policy_file,
                     functions=functions, consumers=consumers, stream_consumers=stream_consumers,
-                    routes=set(app.routes), roles=roles)
+                    routes=set(app.routes), roles=roles, api_role=api_role)
 
 
 def stream_table_name(stream_arn: str) -> str:
@@ -529,11 +538,7 @@ def archive_resources(stage_app: StageApp) -> dict[str, Any]:
     resources: dict[str, Any] = {
         "AnalyticsArchiveBucket": {"Type": "AWS::S3::Bucket", **conditional,
                                    "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            **PRIVATE_BUCKET,
             "LifecycleConfiguration": {"Rules": [
                 {"Id": "events", "Status": "Enabled", "Prefix": ARCHIVE_PREFIX,
                  "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": ARCHIVE_IA_AFTER_DAYS}],
@@ -650,6 +655,130 @@ def archive_feed_environment(resources: dict[str, Any], stage_app: StageApp) -> 
         variables = function["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
         variables[STREAM_ENV] = {"Fn::If": [ARCHIVE_CONDITION, {"Ref": "AnalyticsDeliveryStream"},
                                             {"Ref": "AWS::NoValue"}]}
+
+
+# --- share posters ---------------------------------------------------------------------------
+
+POSTER_PREFIX = "posters/"  # chalicelib/storage/poster_cache.py PREFIX
+POSTER_EXPIRY_DAYS = 30  # a poster not made again within this is deleted (made again on demand)
+POSTER_ACTIONS = ("s3:GetObject", "s3:PutObject")
+
+
+def poster_resources(stage_app: StageApp) -> dict[str, Any]:
+    """The posters' cache bucket (private, encrypted, TLS only, expiring) and the API function's
+    grant on it, in a policy of its own: the policy file, shared with `chalice deploy`, names no
+    bucket (a deploy without the package sets POSTER_BUCKET and grants these by hand)."""
+    from chalicelib.storage.poster_cache import PREFIX
+
+    if PREFIX != POSTER_PREFIX:
+        raise TemplateError(f"the poster cache writes under {PREFIX!r}, the lifecycle rule expires {POSTER_PREFIX!r}")
+    if stage_app.api_role is None:
+        raise TemplateError("the API handler needs its own Chalice-managed role for the poster cache's grant")
+    bucket_arn = {"Fn::GetAtt": ["PosterBucket", "Arn"]}
+    return {
+        # Retain: a non-empty bucket would fail the stack's deletion; the rule below empties it.
+        "PosterBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+                         "Properties": {
+            **PRIVATE_BUCKET,
+            "LifecycleConfiguration": {"Rules": [
+                {"Id": "posters", "Status": "Enabled", "Prefix": POSTER_PREFIX, "ExpirationInDays": POSTER_EXPIRY_DAYS},
+                {"Id": "incomplete-uploads", "Status": "Enabled",
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+            ]},
+            "Tags": _tags(stage_app),
+        }},
+        "PosterBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+            "Bucket": {"Ref": "PosterBucket"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [bucket_arn, {"Fn::Sub": "${PosterBucket.Arn}/*"}],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]},
+        }},
+        # Only the API function, only the posters' objects (ListBucket: a missing poster is then a
+        # 404 to the cache's read, not a 403).
+        "PosterCachePolicy": {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": "PosterCache",
+            "Roles": [{"Ref": stage_app.api_role}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "ReadAndWritePosters", "Effect": "Allow", "Action": list(POSTER_ACTIONS),
+                 "Resource": [{"Fn::Sub": "${PosterBucket.Arn}/" + POSTER_PREFIX + "*"}]},
+                {"Sid": "SeeMissingPosters", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                 "Resource": [bucket_arn]},
+            ]},
+        }},
+    }
+
+
+# --- console hosting (optional) --------------------------------------------------------------
+
+CONSOLE_CONDITION = "ConsoleHostingOn"
+CONSOLE_PARAMETERS = {
+    "ConsoleHosting": {
+        "Type": "String", "Default": "false", "AllowedValues": ["false", "true"],
+        "Description": "true: an S3 bucket and a CloudFront distribution for the merchant console's files "
+                       "(chalicelib/console_static/; the app also serves them under /console/)"},
+}
+# AWS's managed CloudFront policies: cache by the origin's Cache-Control (the files say no-cache,
+# so every view revalidates: no hashed names without a build step), and the usual security headers.
+CLOUDFRONT_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CLOUDFRONT_SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+PRIVATE_BUCKET = {  # encrypted, never public, no ACLs
+    "BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+                                       "RestrictPublicBuckets": True},
+    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+}
+
+
+def console_resources(stage_app: StageApp) -> dict[str, Any]:
+    """The console's bucket (private, encrypted, TLS only) and its CloudFront distribution, which
+    alone reads it (origin access control, the bucket policy names this distribution), each only
+    when the ConsoleHosting parameter is true.
+
+    Upload: write config.js naming the API (`export default { apiBase:
+    "<ApiBaseUrl>" };`), then `aws s3 sync chalicelib/console_static/ s3://<ConsoleBucketName>/
+    --cache-control no-cache`, and add the ConsoleUrl origin to the app's CORS_ALLOW_ORIGINS.
+    CloudFront has no edge in mainland China: merchants there may prefer the app's /console/."""
+    conditional = {"Condition": CONSOLE_CONDITION}
+    bucket_arn = {"Fn::GetAtt": ["ConsoleBucket", "Arn"]}
+    objects_arn = {"Fn::Sub": "${ConsoleBucket.Arn}/*"}
+    return {
+        # Not retained: its files are the repository's, uploaded again after a re-creation.
+        "ConsoleBucket": {"Type": "AWS::S3::Bucket", **conditional, "Properties": {
+            **PRIVATE_BUCKET, "Tags": _tags(stage_app)}},
+        "ConsoleOriginAccessControl": {"Type": "AWS::CloudFront::OriginAccessControl", **conditional, "Properties": {
+            "OriginAccessControlConfig": {
+                "Name": {"Fn::Sub": f"{api_name(stage_app)}-console-${{AWS::Region}}"},
+                "Description": f"{stage_app.app_name} ({stage_app.stage}): CloudFront reads the console's bucket",
+                "OriginAccessControlOriginType": "s3", "SigningBehavior": "always", "SigningProtocol": "sigv4"}}},
+        "ConsoleDistribution": {"Type": "AWS::CloudFront::Distribution", **conditional, "Properties": {
+            "DistributionConfig": {
+                "Comment": f"{stage_app.app_name} ({stage_app.stage}) merchant console",
+                "Enabled": True, "HttpVersion": "http2and3", "IPV6Enabled": True, "PriceClass": "PriceClass_All",
+                "DefaultRootObject": "index.html",
+                "Origins": [{"Id": "console", "DomainName": {"Fn::GetAtt": ["ConsoleBucket", "RegionalDomainName"]},
+                             "S3OriginConfig": {"OriginAccessIdentity": ""},
+                             "OriginAccessControlId": {"Fn::GetAtt": ["ConsoleOriginAccessControl", "Id"]}}],
+                "DefaultCacheBehavior": {"TargetOriginId": "console", "ViewerProtocolPolicy": "redirect-to-https",
+                                         "AllowedMethods": ["GET", "HEAD"], "CachedMethods": ["GET", "HEAD"],
+                                         "Compress": True, "CachePolicyId": CLOUDFRONT_CACHING_OPTIMIZED,
+                                         "ResponseHeadersPolicyId": CLOUDFRONT_SECURITY_HEADERS},
+            },
+            "Tags": _tags(stage_app),
+        }},
+        "ConsoleBucketPolicy": {"Type": "AWS::S3::BucketPolicy", **conditional, "Properties": {
+            "Bucket": {"Ref": "ConsoleBucket"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "CloudFrontReadsTheConsole", "Effect": "Allow",
+                 "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+                 "Resource": [objects_arn],
+                 "Condition": {"StringEquals": {"AWS:SourceArn": {"Fn::Sub": (
+                     "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${ConsoleDistribution}")}}}},
+                {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                 "Resource": [bucket_arn, objects_arn], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            ]},
+        }},
+    }
 
 
 # --- IAM policy -----------------------------------------------------------------------------
@@ -782,6 +911,9 @@ def policy_document(stage_app: StageApp, models: tuple[Any, ...], queue_specs: t
 
 # --- the template ---------------------------------------------------------------------------
 
+FUNCTIONS_POLICY = "FunctionsPolicy"  # the policy file in the package, on every function's role
+
+
 def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], dict[str, Any]]:
     """(merge template, IAM policy) for the stage."""
     stage_app = load_stage(stage, project_dir)
@@ -828,17 +960,28 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
         resources.setdefault(function.cfn_name, {"Properties": {}})["Properties"]["FunctionName"] = \
             function.function_name
 
-    # Each role Chalice renders carries the policy file; the package's carries it with real ARNs
-    # (the merge replaces Chalice's Policies list with this one, under the name Chalice gives it).
+    # Chalice renders one role per function, each with its own inline copy of the policy file
+    # (~12 KB of JSON each, most of the template's size: CloudFormation takes at most 1 MB). The
+    # package instead writes the policy once, with real ARNs, in one AWS::IAM::Policy attached to
+    # every role (the merge empties Chalice's Policies lists); each function waits for it, so no
+    # event source mapping is created before its role may read the queue or stream.
     policy = policy_document(stage_app, ALL_MODELS, ALL_QUEUES, project_dir / "chalicelib")
     if not stage_app.roles:
         raise TemplateError("Chalice renders no IAM role for the stage's functions")
     for role in stage_app.roles:
-        resources.setdefault(role, {"Properties": {}})["Properties"]["Policies"] = [
-            {"PolicyName": f"{role}Policy", "PolicyDocument": package_policy(policy)}]
+        resources.setdefault(role, {"Properties": {}})["Properties"]["Policies"] = []
+    resources[FUNCTIONS_POLICY] = {"Type": "AWS::IAM::Policy", "Properties": {
+        "PolicyName": FUNCTIONS_POLICY, "PolicyDocument": package_policy(policy),
+        "Roles": [{"Ref": role} for role in stage_app.roles]}}
+    for function in stage_app.functions:
+        resources.setdefault(function.cfn_name, {"Properties": {}})["DependsOn"] = [FUNCTIONS_POLICY]
 
     resources.update(archive_resources(stage_app))
     archive_feed_environment(resources, stage_app)
+    resources.update(poster_resources(stage_app))
+    resources.update(console_resources(stage_app))
+    resources.setdefault("APIHandler", {"Properties": {}})["Properties"].setdefault("Environment", {}).setdefault(
+        "Variables", {})["POSTER_BUCKET"] = {"Ref": "PosterBucket"}
 
     name = api_name(stage_app)
     resources["RestAPI"] = {"Properties": {"Name": name, "DefinitionBody": {"info": {"title": name}}}}
@@ -871,6 +1014,12 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
                                       "domain fronts the API)",
                        "Value": {"Fn::Sub": base_url}},
         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+        "PosterBucketName": {"Description": "The share posters' cache (POSTER_BUCKET of the API function)",
+                             "Value": {"Ref": "PosterBucket"}},
+        "ConsoleBucketName": {"Condition": CONSOLE_CONDITION, "Description": "Upload the console's files here",
+                              "Value": {"Ref": "ConsoleBucket"}},
+        "ConsoleUrl": {"Condition": CONSOLE_CONDITION, "Description": "The merchant console on CloudFront",
+                       "Value": {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"}},
     }
     for output, path in WECHAT_PAY_CALLBACKS.items():
         outputs[output] = {"Value": {"Fn::Sub": base_url + path}}
@@ -881,9 +1030,10 @@ def build(stage: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, Any], 
         "Parameters": {"AlarmEmail": {
             "Type": "String", "Default": "",
             "Description": "E-mail address subscribed to the alarms (empty: no subscription)",
-            "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$"}, **ARCHIVE_PARAMETERS},
+            "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$"}, **ARCHIVE_PARAMETERS, **CONSOLE_PARAMETERS},
         "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
-                       ARCHIVE_CONDITION: {"Fn::Equals": [{"Ref": "AnalyticsArchive"}, "true"]}},
+                       ARCHIVE_CONDITION: {"Fn::Equals": [{"Ref": "AnalyticsArchive"}, "true"]},
+                       CONSOLE_CONDITION: {"Fn::Equals": [{"Ref": "ConsoleHosting"}, "true"]}},
         "Resources": resources,
         "Outputs": outputs,
     }

@@ -100,6 +100,7 @@ def apply_local_defaults(environ: MutableMapping[str, str], stage: str | None = 
         defaults.update({
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://{LOOPBACK}:{port_from_env('DYNAMODB_PORT', environ)}",
             "AWS_ENDPOINT_URL_SQS": f"http://{LOOPBACK}:{port_from_env('SQS_PORT', environ)}",
+            "AWS_ENDPOINT_URL_S3": f"http://{LOOPBACK}:{port_from_env('SQS_PORT', environ)}",  # the same moto server
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
         })

@@ -1,11 +1,13 @@
-"""`make tables`: create every table and queue, the first admin, and the demo data (idempotent).
+"""`make tables`: create every table and queue, the poster bucket (POSTER_BUCKET), the first admin,
+and the demo data (idempotent).
 
     python -m local.provision [--stage local] [--no-seed]
 
 It works against whatever endpoints the environment names. Names the caller did not set come
 from the stage's `environment_variables` in `.chalice/config.json` (the stage is `--stage`, else
 `$STAGE`, else `local`); for the `local` stage the AWS endpoints default to the local stack's
-loopback ports (DYNAMODB_PORT 8001, SQS_PORT 8002), so a local run never reaches real AWS.
+loopback ports (DYNAMODB_PORT 8001, SQS_PORT 8002; S3 is moto's server on the SQS port), so a
+local run never reaches real AWS.
 """
 from __future__ import annotations
 
@@ -48,6 +50,11 @@ def provision(seed: bool = True, echo: bool = True) -> list[str]:
         _say(lines, f"admin: {admin!r} already present", echo)
     else:
         _say(lines, "admin: skipped (ADMIN_USERNAME / ADMIN_PASSWORD not set)", echo)
+    bucket = os.environ.get("POSTER_BUCKET") or ""
+    if bucket:
+        from chalicelib.storage.poster_cache import ensure_bucket
+
+        _say(lines, f"poster bucket: {bucket} {'created' if ensure_bucket(bucket) else 'present'}", echo)
     if seed:
         seeder = _demo_seeder()
         if seeder is None:
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 def _unreachable_loopback_endpoints() -> list[str]:
     """Loopback endpoints the environment names that nothing listens on (remote ones are not checked)."""
     unreachable = []
-    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
+    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3"):
         url = urllib.parse.urlsplit(os.environ.get(name) or "")
         if url.hostname in ("127.0.0.1", "localhost") and url.port and not port_is_open(url.port):
             unreachable.append(f"{name}={url.geturl()}")

@@ -41,11 +41,12 @@ def seed_demo_store(marketing: bool = True) -> list[str]:
     low_stock = _seed_products(store["products"], paths, create)
     sales = _seed_flash_sales(store.get("flash_sales", []), create)
     promotions = _seed_marketing(store.get("marketing", {}), create) if marketing else []
+    distribution = _seed_distribution(store.get("distribution", {}))
     return [f"{store['store']}: created {created['categories']} categories, {created['products']} products, "
             f"{created['skus']} SKUs, {created['stores']} pickup stores (existing ones kept)",
             f"low stock: {', '.join(low_stock) or 'none'}",
             f"flash sales: {', '.join(sales) or 'none'}",
-            f"marketing: {', '.join(promotions) or 'none'}"]
+            f"marketing: {', '.join(promotions) or 'none'}", *distribution]
 
 
 def _seed_marketing(marketing: dict[str, Any], create: Callable) -> list[str]:
@@ -59,9 +60,10 @@ def _seed_marketing(marketing: dict[str, Any], create: Callable) -> list[str]:
     from chalicelib.services import activities, coupons
 
     now, described = clock.now(), []
-    for activity in marketing.get("activities", []):
+    for activity in marketing.get("activities", []):  # full_reduction, group_buy (拼团), bargain (砍价)
+        terms = {name: value for name, value in activity.items() if name not in ("id", "lasts_days")}
         body = CreateActivityBody.model_validate({
-            "kind": "full_reduction", "name": activity["name"], "tiers": activity["tiers"],
+            "kind": "full_reduction", **terms,
             "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=activity["lasts_days"])).isoformat()})
         create("marketing", lambda: activities.create_activity(body, activity_id=activity["id"]))
         described.append(f"{activity['id']} ({activity['name']})")
@@ -71,6 +73,36 @@ def _seed_marketing(marketing: dict[str, Any], create: Callable) -> list[str]:
         create("marketing", lambda: coupons.create_template(body, template_id=template["id"]))
         described.append(f"{template['id']} ({template['name']}, {template['channel']})")
     return described
+
+
+def _seed_distribution(distribution: dict[str, Any]) -> list[str]:
+    """Commission rates on some products, and a demo distributor: the user the simulator's login
+    code `<distributor_login_code>-1` signs in as, created now so its referral code can be shown."""
+    import os
+
+    from chalicelib import clock
+    from chalicelib.domain.commissions import Rate
+    from chalicelib.domain.identity import referral_code_for, user_id_for
+    from chalicelib.storage import commissions, users
+    from chalicelib.storage.base import ConditionFailed
+    from local.wechat_sim.identity import openid_for
+
+    now = clock.now()
+    for rate in distribution.get("rates", []):
+        commissions.put_rate(rate["product_id"], Rate(rate["level1_permille"], rate["level2_permille"]), now)
+    code, appid = distribution.get("distributor_login_code"), os.environ.get("WECHAT_APPID")
+    if not code or not appid:
+        return []
+    openid = openid_for(appid, code)
+    user_id = user_id_for(appid, openid)
+    try:
+        users.upsert_on_login(user_id, openid, None, now)
+    except (ConditionFailed, users.OpenidMismatch):
+        pass
+    rates = ", ".join(f"{r['product_id']} {r['level1_permille'] / 10:g}%+{r['level2_permille'] / 10:g}%"
+                      for r in distribution.get("rates", []))
+    return [f"distributor: log in with code {code}-1; share referral code {referral_code_for(user_id)} "
+            f"(POST /v1/referrals/bind); commissions {rates}"]
 
 
 def _seed_stores(stores: list[dict[str, Any]], create: Callable) -> None:

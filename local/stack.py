@@ -12,8 +12,8 @@ Environment precedence for the app's processes (API, worker, provisioning), lowe
      simulator's generated Pay keys (WECHAT_PAY_PRIVATE_KEY, _CERT_SERIAL, _PLATFORM_CERTS, ...);
   3. the caller's environment (`WECHAT_API_BASE=http://127.0.0.1:9100 make run`,
      `PAY_TIMEOUT_MINUTES=0.5 make run`): any name set and non-empty wins over 1 and 2;
-  4. AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS: always the stack's own DynamoDB and SQS
-     (choose their ports with DYNAMODB_PORT / SQS_PORT);
+  4. AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_S3: always the stack's own
+     DynamoDB, SQS and S3 (moto's server, with SQS; choose their ports with DYNAMODB_PORT / SQS_PORT);
   5. `LocalStack(env_overrides=...)`: wins over everything (tests).
 A `LocalStack` used as a library (tests) does not inherit the host process's app settings
 (WECHAT_*, AWS_*, ADMIN_*, TABLE_PREFIX, ...), only PATH and the like; the CLI passes
@@ -53,7 +53,7 @@ PAY_KEYS_DIR = ROOT / ".local" / "wechat_pay"
 # Names of app settings a library-mode LocalStack does not take from the host process.
 APP_SETTING_PREFIXES = ("WECHAT_", "AWS_", "ADMIN_", "AUTH_TOKEN_", "TABLE_PREFIX", "STAGE", "PAY_TIMEOUT_",
                         "AUTO_CONFIRM_", "CORS_")
-FORCED_ENDPOINT_NAMES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS")
+FORCED_ENDPOINT_NAMES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3")
 API_STARTUP_SECONDS = 60.0
 PROVISION_SECONDS = 180.0
 
@@ -105,7 +105,9 @@ class LocalStack:
                     "WECHAT_PAY_NOTIFY_URL": self.api_url, "AWS_ACCESS_KEY_ID": "local",
                     "AWS_SECRET_ACCESS_KEY": "local"}
         self._service_names = tuple(services)
-        endpoints = {"AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint, "AWS_ENDPOINT_URL_SQS": self.sqs_endpoint}
+        # moto's server answers every service it emulates: the posters' S3 is the SQS server.
+        endpoints = {"AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint, "AWS_ENDPOINT_URL_SQS": self.sqs_endpoint,
+                     "AWS_ENDPOINT_URL_S3": self.sqs_endpoint}
         overrides = dict(env_overrides or {})
         if worker_schedule_scale is not None:  # e.g. 0.01: schedules fire 100 times faster (tests)
             overrides.setdefault("WORKER_SCHEDULE_SCALE", str(worker_schedule_scale))
@@ -204,7 +206,8 @@ class LocalStack:
     def banner(self) -> str:
         api = self.api_url
         engine = {"dynamodb-local": "DynamoDB Local", "moto": "DynamoDB (moto fallback)"}.get(self.dynamodb_engine or "")
-        rows = [("API", api), (engine or "DynamoDB", self.dynamodb_endpoint), ("SQS (moto)", self.sqs_endpoint)]
+        rows = [("API", api), ("merchant console (browser)", f"{api}/console/"),
+                (engine or "DynamoDB", self.dynamodb_endpoint), ("SQS and S3 (moto)", self.sqs_endpoint)]
         rows += wechat_rows(self.env, self.wechat_sim_url, self.merchant_pay_names)
         rows.append(("logs", f"{LOG_DIR.relative_to(ROOT)}/"))
         admin_user = self.env.get("ADMIN_USERNAME", "admin")
@@ -255,8 +258,18 @@ class LocalStack:
             f"  curl -s -X POST {api}/v1/coupons/tpl-demo-fruit-90/claim {AUTH}",
             f"  curl -s -X POST {api}/v1/coupons/tpl-demo-100-15/claim {AUTH}",
             f"  curl -s -X POST {api}/v1/checkout/preview {AUTH} {JSON} -d '{DEMO_COUPON_PREVIEW}'",
+            "  # a 3-person group-buy (拼团, 19.90 instead of 29.90): open a group, pay, share its group_id to join;",
+            "  # unfilled in 48 h it fails and every paid member is refunded automatically",
+            f"  curl -s -X POST {api}/v1/group-buys {AUTH} {JSON} -d '{{\"activity_id\":\"act-demo-group-buy\","
+            f"\"sku_id\":\"sku-navel-5\",\"delivery_method\":\"pickup\",\"store_id\":\"store-xuhui\"}}'",
+            f"  curl -s {api}/v1/group-buys/<group_id> {AUTH}",
+            "  # a bargain (砍价, 128 down to 68 by about 5 friends): start it, friends cut it, order with bargain_id",
+            f"  curl -s -X POST {api}/v1/bargains {AUTH} {JSON} "
+            f"-d '{{\"activity_id\":\"act-demo-bargain\",\"sku_id\":\"sku-cherry-1kg\"}}'",
+            f"  curl -s -X POST {api}/v1/bargains/<bargain_id>/cuts -H \"Authorization: Bearer $FRIEND_TOKEN\"",
             "  # hammer a new sale with 200 buyers and check it sells exactly its units: make hammer",
             f"  curl -s -X POST {api}/v1/admin/auth/login -H 'Content-Type: application/json' -d {admin_body}",
+            f"  # or run the shop in the browser with that account: {api}/console/",
             "", "Ctrl-C stops everything.", "",
         ]
         return "\n".join(lines)

@@ -49,7 +49,10 @@ def grant_coupons(request: ApiRequest) -> GrantReply:
 
 
 @api.route("POST", "/v1/admin/activities", auth="admin", body=CreateActivityBody, response=AdminActivityOut,
-           status=201, summary="Create a full-reduction activity (group_buy, bargain: 400 activity_kind_not_supported)")
+           status=201, errors=(404,),
+           summary="Create an activity: full_reduction (tiers, scope), group_buy (sku_id, price_fen, group_size, "
+                   "window_minutes, per_user_limit) or bargain (sku_id, floor_price_fen, helpers_to_floor, "
+                   "window_minutes, new_users_only?); 404 sku_not_found")
 def create_activity(request: ApiRequest) -> AdminActivityOut:
     return activities.create_activity(request.body)
 

@@ -30,7 +30,8 @@ def admin_order_out(order: Order) -> AdminOrderOut:
         payments=[{"transaction_id": p.transaction_id, "amount_fen": p.amount_fen, "paid_at": clock.to_iso(p.paid_at)}
                   for p in paid],
         refunds=[refund_out(r) for r in refunded], refunded_fen=order.refunded_fen,
-        shipping_upload=shipping_info.upload_view(order))
+        shipping_upload=shipping_info.upload_view(order), shipments=list(order.shipments),
+        shipped_units=dict(order.shipped_units or {}), remarks=list(order.remarks))
 
 
 def refund_out(refund: Refund) -> RefundOut:

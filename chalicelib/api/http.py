@@ -29,11 +29,12 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
+from chalicelib import audit_context
 from chalicelib import log as logging_setup
-from chalicelib.api import cors
+from chalicelib.api import admin_roles, cors
 from chalicelib.lazy import lazy_module
-from chalicelib.errors import (AppError, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
-                               ValidationFailed)
+from chalicelib.errors import (AppError, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
+                               UnsupportedMediaType, ValidationFailed)
 
 if TYPE_CHECKING:
     from chalicelib.services.auth import Principal
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 # On first use, not at cold start (chalicelib/lazy.py): they bring PynamoDB and botocore's clients.
 auth_service = lazy_module("chalicelib.services.auth")
 storage_base = lazy_module("chalicelib.storage.base")
+audit_service = lazy_module("chalicelib.services.audit")
 
 MAX_BODY_BYTES = 1024 * 1024
 # Every id in a path is opaque but of this shape; anything else cannot exist (404), and must not
@@ -121,6 +123,8 @@ class ApiBlueprint:
               doc: dict[str, Any] | None = None) -> Callable:
         if body is not None and 415 not in errors:  # a body of another type is refused (dispatch)
             errors = (*errors, 415)
+        if auth == "admin" and 403 not in errors and admin_roles.owner_only(method, path):
+            errors = (*errors, 403)  # forbidden_for_role for staff accounts
         spec = RouteSpec(method=method, path=path, summary=summary, auth=auth, body=body, query=query,
                          response=response, status=status, errors=errors, tag=self.tag, also=also,
                          content_types=content_types, doc=doc)
@@ -153,11 +157,15 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
              params: dict[str, str]) -> Response:
     request_id = _request_id(request)
     context_token = logging_setup.bind(request_id=request_id)
+    audited = spec.auth == "admin" and spec.method != "GET"  # every admin write (services/audit.py)
+    audit_token = audit_context.start() if audited else None
     try:
         if spec.reads_body:  # before authentication, where Chalice's own check was
             _check_content_type(request, spec.content_types)
         principal = _authenticate(request, spec.auth) if spec.auth else None
         _check_path_ids(params)
+        if spec.auth == "admin":  # owner-only routes refuse staff before their body is even read
+            _check_admin_role(spec, principal, None)
         logging_setup.bind(order_id=params.get("order_id", ""))  # every line of an order's request names it
         if principal is not None:
             logging_setup.bind(user_id=principal.subject)
@@ -166,11 +174,16 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
             query=_validate(spec.query, _query_dict(request)) if spec.query else None,
             params=params, principal=principal, raw=request, request_id=request_id,
         )
+        if spec.auth == "admin" and api_request.body is not None:  # and the body's owner-only fields
+            _check_admin_role(spec, principal, api_request.body)
         result = handler(api_request)
         if isinstance(result, Response):  # a callback answering in WeChat's own format (XML, ...)
             return result
         reply = result if isinstance(result, Reply) else Reply(result, spec.status)
-        return _json_response(reply.body, reply.status, request, reply.headers)
+        response = _json_response(reply.body, reply.status, request, reply.headers)
+        if audited:  # only after the handler returned: a refused or failed write is never recorded
+            _record_audit(spec, api_request, response.body)
+        return response
     except AppError as error:
         if error.status >= 500:
             log.warning("request failed upstream", code=error.code, status=error.status)
@@ -184,7 +197,30 @@ def dispatch(spec: RouteSpec, handler: Callable[[ApiRequest], Any], request: Req
         body = {"Code": "internal_error", "Message": "Internal error; it has been logged", "Details": []}
         return _json_response(body, 500, request, {})
     finally:
+        if audit_token is not None:
+            audit_context.reset(audit_token)
         logging_setup.reset(context_token)
+
+
+def _check_admin_role(spec: RouteSpec, principal: Principal, body: Any) -> None:
+    """Staff accounts are refused the owner-only routes (chalicelib/api/admin_roles.py)."""
+    why = admin_roles.refusal(spec.method, spec.path, principal.admin_role or admin_roles.OWNER, body)
+    if why:
+        raise Forbidden(why, code="forbidden_for_role",
+                        details=[{"role": principal.admin_role, "route": f"{spec.method} {spec.path}"}])
+
+
+def _record_audit(spec: RouteSpec, api_request: ApiRequest, reply_text: str) -> None:
+    """Write the request's audit entries. The change is committed already, so a failure here
+    never turns the answer into an error: the entries are logged whole instead (a known gap,
+    docs/decisions.md "Audit log")."""
+    try:
+        audit_service.record_request(spec.method, spec.path, api_request, reply_text,
+                                     audit_context.current())
+    except Exception:  # noqa: BLE001 - the write it describes is done; the log line keeps the entry
+        log.exception("audit entry not recorded", route=f"{spec.method} {spec.path}",
+                      actor=api_request.principal.subject if api_request.principal else None,
+                      params=api_request.params, reply=reply_text[:2000])
 
 
 def _request_id(request: Request) -> str:

@@ -35,6 +35,7 @@ def order_out(order: Order) -> OrderOut:
         goods_fen=order.goods_fen, discount_fen=order.discount_fen, delivery_fee_fen=order.delivery_fee_fen,
         payable_fen=order.payable_fen, address=order.address, store_id=order.store_id, shipment=order.shipment,
         flash_sale_id=order.flash_sale["sale_id"] if order.flash_sale else None, points_used=order.points_used,
+        offer=order.offer, awaiting_group=order.awaiting_group,
     )
 
 

@@ -17,4 +17,5 @@ api = ApiBlueprint(__name__, tag="marketing")
                    "(the same again answers it; 409 already_bound, cannot_refer_self, not_a_new_user after "
                    "the first 24 h; 404 referrer_not_found)")
 def bind_referrer(request: ApiRequest) -> ReferralBinding:
-    return ReferralBinding.of(referrals.bind(request.user_id, request.body.referrer_code))
+    body = request.body
+    return ReferralBinding.of(referrals.bind(request.user_id, body.referrer_code, scene=body.scene))

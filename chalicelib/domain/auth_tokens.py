@@ -1,7 +1,7 @@
 """Bearer tokens: signed, expiring, and naming a server-side session so they can be revoked.
 
 Format: `v1.<payload>.<signature>`, both parts base64url without padding; the payload is compact
-JSON `{"sid", "sub", "role", "iat", "exp"}` and the signature is HMAC-SHA256 over `v1.<payload>`.
+JSON `{"sid", "sub", "role", "iat", "exp"}` (admin tokens add `"arole"`: owner or staff) and the signature is HMAC-SHA256 over `v1.<payload>`.
 A token proves who the bearer was when it was issued; the session it names (looked up per
 request) says whether it still holds. The token never carries WeChat's session_key.
 """
@@ -27,6 +27,7 @@ class TokenClaims:
     role: str
     issued_at: int
     expires_at: int
+    admin_role: str | None = None  # "owner" or "staff" for role "admin" (absent in tokens issued before roles)
 
 
 class InvalidToken(Unauthorized):
@@ -52,11 +53,11 @@ def _sign(message: str, secret: str) -> str:
 
 
 def issue_token(claims: TokenClaims, secret: str) -> str:
-    payload = json.dumps(
-        {"sid": claims.session_id, "sub": claims.subject, "role": claims.role,
-         "iat": claims.issued_at, "exp": claims.expires_at},
-        separators=(",", ":"),
-    )
+    fields = {"sid": claims.session_id, "sub": claims.subject, "role": claims.role,
+              "iat": claims.issued_at, "exp": claims.expires_at}
+    if claims.admin_role:
+        fields["arole"] = claims.admin_role
+    payload = json.dumps(fields, separators=(",", ":"))
     signed_part = f"{VERSION}.{_b64encode(payload.encode())}"
     return f"{signed_part}.{_sign(signed_part, secret)}"
 
@@ -72,7 +73,8 @@ def verify_token(token: str, secret: str, now_epoch: int) -> TokenClaims:
     try:
         data = json.loads(_b64decode(parts[1]))
         claims = TokenClaims(session_id=str(data["sid"]), subject=str(data["sub"]), role=str(data["role"]),
-                             issued_at=int(data["iat"]), expires_at=int(data["exp"]))
+                             issued_at=int(data["iat"]), expires_at=int(data["exp"]),
+                             admin_role=str(data["arole"]) if data.get("arole") else None)
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise InvalidToken() from None
     if claims.role not in ROLES:

@@ -9,6 +9,8 @@ The quote is a pipeline applied in a fixed order (API.md):
    (the best legal combination, or exactly `coupon_ids`) under the stacking rules documented
    there; each of the user's unused coupons gets a CouponOutcome saying why it does or does not apply;
 4. delivery fee, by delivery method and the goods amount after the discounts above;
+(An offer order, group-buy or bargain, is priced by OFFER_STEPS alone: the offer's price is the
+price, with no member discount, activity, coupon or points on top: see `offer_discount`.)
 5. points (domain/points.py): `points_requested` of the user's `points_balance`, 1 point = 1 fen,
    at most `points_max_redeem_permille` of the goods after the discounts above and never below
    the 1-fen minimum; more than that is 409 insufficient_points naming `points_usable`. Points
@@ -77,6 +79,22 @@ class PricingContext:
     points_max_redeem_permille: int = 500  # points pay at most this share of the discounted goods
     same_city_fee_fen: int = 0  # same_city: the fee of the distance band (domain/geo.py), decided by the caller
     same_city_eta_minutes: int | None = None
+    offer: Offer | None = None  # a group-buy or bargain price for one unit of one SKU (offer_discount)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A special price for one unit of one SKU: a group-buy's group price or a bargain's reached
+    price, granted by its service (services/group_buys.py, services/bargains.py)."""
+    kind: str  # group_buy | bargain (the adjustment's kind)
+    code: str  # the group_id or bargain_id (the adjustment's code)
+    sku_id: str
+    unit_price_fen: int
+    description: str
+
+
+class OfferItemsMismatch(BadRequest):
+    code = "offer_items_mismatch"
 
 
 @dataclass(frozen=True)
@@ -160,6 +178,22 @@ def _zhe(permille: int) -> str:
 DISCOUNT_STEPS: tuple[DiscountStep, ...] = (member_level_discount,)
 
 
+def offer_discount(lines: tuple[QuoteLine, ...], context: PricingContext) -> Discount | None:
+    """An offer order is one unit of the offer's SKU; the discount brings it to the offer's price
+    (never below MIN_PAYABLE_FEN, never a surcharge when the SKU got cheaper than the offer)."""
+    offer = context.offer
+    if len(lines) != 1 or lines[0].sku_id != offer.sku_id or lines[0].quantity != 1:
+        raise OfferItemsMismatch(f"A {offer.kind} order is one unit of its SKU",
+                                 details=[{"field": "items", "message": f"exactly [{{sku_id: {offer.sku_id}, quantity: 1}}]"}])
+    amount = min(lines[0].payable_fen - max(offer.unit_price_fen, MIN_PAYABLE_FEN), room_above_minimum([lines[0].payable_fen]))
+    if amount <= 0:
+        return None
+    return Discount(Adjustment(offer.kind, offer.code, amount, offer.description), (0,))
+
+
+OFFER_STEPS: tuple[DiscountStep, ...] = (offer_discount,)
+
+
 class InsufficientPoints(Conflict):
     code = "insufficient_points"
 
@@ -187,14 +221,14 @@ def price(items: list[Item], context: PricingContext) -> Quote:
     check_delivery_method(items, context.delivery_method)
     lines = tuple(_goods_line(item) for item in items)
     adjustments: list[Adjustment] = []
-    for step in DISCOUNT_STEPS:
+    for step in OFFER_STEPS if context.offer else DISCOUNT_STEPS:
         discount = step(lines, context)
         if discount is not None and discount.adjustment.amount_fen > 0:
             lines, applied_fen = _apply_discount(lines, discount)
             if applied_fen > 0:
                 adjustments.append(replace(discount.adjustment, amount_fen=applied_fen))
     coupon_outcomes: tuple[CouponOutcome, ...] = ()
-    if context.activities or context.wallet or context.coupon_ids:
+    if context.offer is None and (context.activities or context.wallet or context.coupon_ids):
         lines, promotion_adjustments, coupon_outcomes = _apply_promotions(items, lines, context)
         adjustments.extend(promotion_adjustments)
     goods = sum(line.subtotal_fen for line in lines)
@@ -217,6 +251,8 @@ def _apply_points(lines: tuple[QuoteLine, ...], context: PricingContext, adjustm
     usable = redeemable(context.points_balance, sum(payables), room_above_minimum(payables),
                         context.points_max_redeem_permille)
     requested = context.points_requested or 0
+    if context.offer is not None:
+        usable = 0  # an offer's price is the price: no points on top
     if requested <= 0:
         return lines, usable, 0
     if requested > usable:

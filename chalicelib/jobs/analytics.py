@@ -24,6 +24,7 @@ from chalicelib.settings import table_prefix_from_env
 analytics = lazy_module("chalicelib.services.analytics")
 rfm = lazy_module("chalicelib.services.rfm")
 archive = lazy_module("chalicelib.analytics_archive")
+commissions = lazy_module("chalicelib.services.commissions")
 alert_rules = lazy_module("chalicelib.services.alert_rules")
 
 bp = Blueprint(__name__)
@@ -47,6 +48,9 @@ def stream_arn(table_base: str) -> str:
 def count_order_changes(event) -> None:
     records = event.to_dict()["Records"]
     outcome = analytics.consume(records)
+    # Commissions (分销) from the same records: each order re-read, every write keyed (exactly once);
+    # before the archive, so a failure here (the batch delivered again) archives nothing twice.
+    outcome["commission_orders"] = commissions.consume(records)["orders"]
     outcome["archived"] = archive.feed(records)  # only when ANALYTICS_FIREHOSE_STREAM is set
     log.info("order changes counted", **outcome)
 

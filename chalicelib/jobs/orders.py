@@ -7,10 +7,11 @@ from chalice import Blueprint, Rate
 from chalicelib import queues
 from chalicelib.lazy import lazy_module
 from chalicelib.log import get_logger
-from chalicelib.schemas.timers import LowStockCheck, parse_order_message
+from chalicelib.schemas.timers import GroupTimer, LowStockCheck, parse_order_message
 
 order_lifecycle = lazy_module("chalicelib.services.order_lifecycle")
 stock = lazy_module("chalicelib.services.stock")
+group_settlement = lazy_module("chalicelib.services.group_settlement")
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)
@@ -24,6 +25,8 @@ def fire_order_timers(event) -> None:
         message = parse_order_message(record.body)
         if isinstance(message, LowStockCheck):
             stock.after_stock_moved(message.sku_ids, decreased=True)
+        elif isinstance(message, GroupTimer):  # a group-buy's deadline: fail and refund it once (conditional)
+            group_settlement.handle_timer(message)
         else:
             order_lifecycle.handle_pay_deadline_timer(message)
 

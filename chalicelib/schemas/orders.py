@@ -30,6 +30,10 @@ class CheckoutBody(RequestModel):
     coupon_ids: list[str] | None = Field(default=None, max_length=10)
     points: int | None = Field(default=None, ge=0, le=100_000_000, description="points to use (100 points = 1 yuan); "
                                "more than points_usable is 409 insufficient_points")
+    bargain_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                                   description="buy one unit of the bargain's SKU at the price its helpers reached "
+                                               "(the sponsor only, once, before it expires); no coupons or points "
+                                               "on top")
 
     @field_validator("items")
     @classmethod
@@ -109,6 +113,10 @@ class OrderOut(QuoteOut):
     store_id: str | None
     shipment: ShipmentOut | None
     flash_sale_id: str | None = Field(default=None, description="the flash sale this order was won in, if any")
+    offer: dict[str, str] | None = Field(default=None, description="a group-buy or bargain order: {kind, id (the "
+                                        "group_id or bargain_id), activity_id}")
+    awaiting_group: bool = Field(default=False, description="a group order whose group has not succeeded yet "
+                                                            "(it ships once it does)")
 
 
 class OrderList(ResponseModel):
@@ -148,6 +156,11 @@ class AdminOrderOut(OrderOut):
                                           "when this reaches payable_fen)")
     shipping_upload: ShippingUploadOut | None = Field(
         description="the shipping-info upload to WeChat: pending, uploaded or failed (with WeChat's errcode)")
+    shipments: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "packages shipped line by line: [{shipment_id, carrier, tracking_no, lines: [{sku_id, quantity}], "
+        "shipped_at, by}]"))
+    shipped_units: dict[str, int] = Field(default_factory=dict, description="units shipped so far per sku_id")
+    remarks: list[dict[str, Any]] = Field(default_factory=list, description="the merchant's remarks: [{at, by, text}]")
 
 
 class AdminOrderList(ResponseModel):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from chalicelib import clock
 from chalicelib.domain.identity import referral_code_for
@@ -14,8 +14,18 @@ if TYPE_CHECKING:
 
 
 class ReferralBindBody(RequestModel):
-    referrer_code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$",
-                               description="the sharer's referral_code (GET /v1/me), from the share link")
+    referrer_code: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$",
+                                      description="the sharer's referral_code (GET /v1/me), from the share link")
+    scene: str | None = Field(default=None, min_length=1, max_length=128,
+                              description="instead of referrer_code: the scene of a mini-program code the user "
+                                          "opened (wxacode.getUnlimited; `<code>`, `<code>.<product>` or "
+                                          "`r=<code>&p=<product>`)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ReferralBindBody":
+        if (self.referrer_code is None) == (self.scene is None):
+            raise ValueError("send referrer_code or scene (one of them)")
+        return self
 
 
 class ReferralBinding(ResponseModel):

@@ -1,4 +1,5 @@
-"""The order-timers queue's messages: a pay-deadline timer or reminder, or a low-stock check."""
+"""The order-timers queue's messages: a pay-deadline timer or reminder, a low-stock check, or a
+group-buy's deadline."""
 from __future__ import annotations
 
 import json
@@ -27,9 +28,20 @@ class LowStockCheck(BaseModel):
     sku_ids: list[str]
 
 
-def parse_order_message(body: str) -> OrderTimer | LowStockCheck:
+class GroupTimer(BaseModel):
+    """A group-buy's deadline (services/group_buys.py): its leader's time to pay, then its window."""
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    kind: Literal["group_expiry"] = "group_expiry"
+    group_id: str
+    due_at: datetime
+
+
+def parse_order_message(body: str) -> OrderTimer | LowStockCheck | GroupTimer:
     """The message by its `kind` (pay-deadline timers are the default kind)."""
     fields = json.loads(body)
     if isinstance(fields, dict) and fields.get("kind") == "low_stock_check":
         return LowStockCheck.model_validate(fields)
+    if isinstance(fields, dict) and fields.get("kind") == "group_expiry":
+        return GroupTimer.model_validate(fields)
     return OrderTimer.model_validate(fields)

@@ -98,7 +98,8 @@ def request_after_sale(user_id: str, order_id: str, kind: str, reason: str,
                             created_at=now, updated_at=now,
                             deadline=(after_sales.RESPOND, now + timedelta(hours=get_settings().after_sales_respond_hours)))
         try:
-            after_sales.create_request(request, order.status, held, plan.after)
+            after_sales.create_request(request, order.status, held, plan.after,
+                                       ship_version=order.ship_version if order.status == "paid" else None)
         except after_sales.Contended:
             continue  # another request (or a status change) got there first: plan again
         log.info("after-sales requested", order_id=order_id, request_id=request.request_id,
@@ -449,8 +450,19 @@ def plan_claim(order: Order, held: Claims, wanted: dict[str, int] | None, exchan
     """The lines, fee and amount of a new request, and the order's claims with it added (an
     exchange claims its units too, so they are never also refunded; its amount is what they are
     worth, and nothing is paid back)."""
+    if order.awaiting_group:
+        # Its group may still fail, which refunds the whole payment by itself (services/
+        # group_settlement.py): a refund of part of it meanwhile would be a second, overlapping
+        # refund. The flag is only ever removed (by the payment that fills the group), so a stale
+        # read can only refuse, never let through.
+        raise Conflict("This order's group has not succeeded yet: if it fails, the payment is refunded "
+                       "automatically", code="group_not_succeeded", details=[{"order_id": order.order_id}])
     bought = {line.sku_id: line for line in order.lines}
-    left = {sku_id: line.quantity - held.units.get(sku_id, 0) for sku_id, line in bought.items()}
+    # A paid order's units already shipped in a package (services/order_ops.py) are not refundable
+    # as unshipped: they come back through a return once the order has shipped.
+    shipped = (order.shipped_units or {}) if order.status == "paid" else {}
+    left = {sku_id: line.quantity - held.units.get(sku_id, 0) - shipped.get(sku_id, 0)
+            for sku_id, line in bought.items()}
     if wanted is None:
         wanted = {sku_id: units for sku_id, units in left.items() if units > 0}
         if not wanted:
@@ -478,10 +490,11 @@ def _check_wanted(bought: dict[str, OrderLine], left: dict[str, int], wanted: di
                 for index, (sku_id, units) in enumerate(wanted.items()) if units > bought[sku_id].quantity]
     if too_many:
         raise ValidationFailed("More units than the order has", details=too_many)
-    over = [{"sku_id": sku_id, "requested": units, "refundable": left[sku_id]}
+    over = [{"sku_id": sku_id, "requested": units, "refundable": max(0, left[sku_id])}
             for sku_id, units in wanted.items() if units > left[sku_id]]
     if over:
-        raise RefundExceedsOrder("Some units are in another after-sales request already", details=over)
+        raise RefundExceedsOrder("Some units are in another after-sales request already (or shipped)",
+                                 details=over)
 
 
 def _priced(line: OrderLine, held: Claims, units: int) -> RequestLine:

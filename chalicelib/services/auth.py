@@ -43,6 +43,7 @@ class Principal:
     subject: str
     role: str
     session_id: str
+    admin_role: str | None = None  # an admin's current role, "owner" or "staff" (read from the account)
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,14 @@ class UserLogin:
     user: users.User
 
 
-def _issue(subject: str, role: str, wechat_session_key: str | None = None) -> IssuedToken:
+def _issue(subject: str, role: str, wechat_session_key: str | None = None,
+           admin_role: str | None = None) -> IssuedToken:
     settings = get_settings()
     issued_at = clock.epoch_seconds()
     ttl = settings.auth_token_ttl_seconds
     session_id = secrets.token_urlsafe(18)
     sessions.create_session(session_id, subject, role, issued_at, issued_at + ttl, wechat_session_key)
-    claims = auth_tokens.TokenClaims(session_id, subject, role, issued_at, issued_at + ttl)
+    claims = auth_tokens.TokenClaims(session_id, subject, role, issued_at, issued_at + ttl, admin_role)
     return IssuedToken(auth_tokens.issue_token(claims, settings.auth_token_secret), ttl)
 
 
@@ -97,8 +99,10 @@ def log_in_admin(username: str, password: str) -> IssuedToken:
     account = admins.get_admin(username)
     if not passwords.verify_password(password, account.password_hash if account else _dummy_password_hash()) or not account:
         raise Unauthorized("Wrong username or password", code="invalid_credentials")
-    log.info("admin logged in", admin=username)
-    return _issue(account.username, "admin")
+    if account.disabled:
+        raise Unauthorized("This account is disabled; ask the store's owner", code="account_disabled")
+    log.info("admin logged in", admin=username, admin_role=account.role)
+    return _issue(account.username, "admin", admin_role=account.role)
 
 
 def authenticate(token: str, required_role: str) -> Principal:
@@ -112,7 +116,17 @@ def authenticate(token: str, required_role: str) -> Principal:
         raise Unauthorized("This token has been revoked; log in again", code="token_revoked")
     if claims.role != required_role:
         raise Forbidden(f"This route needs a {required_role} token")
-    return Principal(subject=claims.subject, role=claims.role, session_id=claims.session_id)
+    admin_role = _current_admin_role(claims.subject) if claims.role == "admin" else None
+    return Principal(subject=claims.subject, role=claims.role, session_id=claims.session_id, admin_role=admin_role)
+
+
+def _current_admin_role(username: str) -> str:
+    """The account's role now, not when the token was issued: a demotion or a disabled account
+    takes effect on the next request (one GetItem per admin request; merchants are few)."""
+    account = admins.get_admin(username)
+    if account is None or account.disabled:
+        raise Unauthorized("This account is disabled; ask the store's owner", code="account_disabled")
+    return account.role
 
 
 def log_out(principal: Principal) -> None:

@@ -21,9 +21,15 @@ history = lazy_module("chalicelib.services.history")  # only a page viewed with 
 def category_tree() -> CategoryTree:
     """One Scan of the small categories table per call. Not cached in memory: another Lambda's
     admin write could not invalidate this one's copy, and the Scan costs about one read unit."""
+    every = categories.list_categories()
+    hidden = _hidden_ids(every)  # hidden by the merchant, with everything under them
     flat = [{"category_id": c.category_id, "name": c.name, "parent_id": c.parent_id, "level": c.level,
-             "sort_order": c.sort_order} for c in categories.list_categories()]
+             "sort_order": c.sort_order} for c in every if c.category_id not in hidden]
     return CategoryTree(items=[_node(node) for node in rules.category_tree(flat)])
+
+
+def _hidden_ids(every: list[categories.Category]) -> set[str]:
+    return {c.category_id for c in every if c.buyer_hidden}
 
 
 def _node(node: dict) -> CategoryNode:
@@ -37,6 +43,8 @@ def list_products(query: ProductListQuery) -> ProductPage:
     list, not a 404: it is a filter, not a resource."""
     plan = rules.plan_listing_query(category_id=query.category_id, q=query.q, min_price_fen=query.min_price_fen,
                                     max_price_fen=query.max_price_fen, sort=query.sort)
+    if plan is not None and query.category_id and _category_hidden(query.category_id):
+        plan = None  # a hidden category lists nothing (its products are still in search and "all")
     if plan is None:
         if query.cursor:  # still tell a client its cursor is not one we gave out
             decode_cursor(query.cursor, _secret(), "products:none")
@@ -45,6 +53,14 @@ def list_products(query: ProductListQuery) -> ProductPage:
     found, position = listings.query_listings(plan, start, query.limit)
     return ProductPage(items=[ProductSummary(**vars(listing)) for listing in found],
                        next_cursor=encode_cursor(position, _secret(), plan.scope))
+
+
+def _category_hidden(category_id: str) -> bool:
+    """One GetItem: the category keeps whether it is hidden or under a hidden one (buyer_hidden)."""
+    try:
+        return categories.get_category(category_id).buyer_hidden
+    except categories.CategoryMissing:
+        return False
 
 
 def _start_position(cursor: str | None, plan: rules.ListingQuery) -> dict[str, str] | None:

@@ -48,7 +48,8 @@ def create_category(body: CategoryCreate) -> CategoryCreated:
                          details=[{"field": "parent_id", "message": f"is at level {parent.level}"}])
     category_id = _new_id("c")
     path = [*parent.path, category_id] if parent else [category_id]
-    created = categories.create_category(category_id, body.name, body.parent_id, len(path), body.sort_order, path)
+    created = categories.create_category(category_id, body.name, body.parent_id, len(path), body.sort_order, path,
+                                         buyer_hidden=parent.buyer_hidden if parent else False)  # under a hidden one
     return CategoryCreated(category_id=created.category_id, name=created.name, parent_id=created.parent_id,
                            level=created.level)
 

@@ -53,16 +53,37 @@ class Prepared:
                 if self.skus[line.sku_id].low_stock_threshold > 0 and not self.skus[line.sku_id].low_stock_alerted]
 
 
+@dataclass(frozen=True)
+class OfferTerms:
+    """An offer order's terms (a group-buy's or a bargain's, from its service): the price step,
+    the writes that go into the order's own transaction (each with its condition), and what the
+    order keeps of it."""
+    offer: pricing.Offer
+    updates: tuple[transactions.ExtraUpdate, ...] = ()
+    record: dict[str, Any] | None = None  # the order's `offer`: {kind, id, activity_id}
+    awaiting_group: bool = False  # a group order ships only once its group succeeds
+
+
 def preview_checkout(user_id: str, body: CheckoutBody) -> pricing.Quote:
-    return _prepare(user_id, body).quote
+    return _prepare(user_id, body, _offer_terms(user_id, body, None)).quote
 
 
-def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]:
-    """Create the order (True) or return the one this checkout_token already made (False)."""
+def _offer_terms(user_id: str, body: CheckoutBody, order_id: str | None) -> OfferTerms | None:
+    """A bargain's price, when the body names one (services/bargains.py reads it)."""
+    if not body.bargain_id:
+        return None
+    from chalicelib.services import bargains
+
+    return bargains.checkout_terms(user_id, body.bargain_id, order_id)
+
+
+def place_order(user_id: str, body: PlaceOrderBody, terms: OfferTerms | None = None) -> tuple[orders.Order, bool]:
+    """Create the order (True) or return the one this checkout_token already made (False).
+    `terms`: an offer order's (services/group_buys.py); a body's bargain_id makes its own."""
     order_id = order_id_for(user_id, body.checkout_token)
-    fingerprint = _fingerprint(body)
+    fingerprint = _fingerprint(body, terms)
     try:
-        order, prepared = _place(order_id, user_id, fingerprint, body)
+        order, prepared = _place(order_id, user_id, fingerprint, body, terms)
     except (AppError, transactions.OrderAlreadyExists) as problem:
         # A replay whose cart or stock has changed since must still find its order.
         existing = orders.get_order(order_id)
@@ -78,20 +99,23 @@ def place_order(user_id: str, body: PlaceOrderBody) -> tuple[orders.Order, bool]
     return order, True
 
 
-def _place(order_id: str, user_id: str, fingerprint: str, body: PlaceOrderBody) -> tuple[orders.Order, Prepared]:
+def _place(order_id: str, user_id: str, fingerprint: str, body: PlaceOrderBody,
+           terms: OfferTerms | None) -> tuple[orders.Order, Prepared]:
     """Price and write the order. Its points come from the lots as read; should another order
     (or the expiry job) take from them first, the transaction fails and this reads and prices
     once more, then answers 409 insufficient_points (the race's loser)."""
+    terms = terms or _offer_terms(user_id, body, order_id)
     for attempt in range(PLACE_ATTEMPTS):
-        prepared = _prepare(user_id, body)
-        order = _new_order(order_id, user_id, fingerprint, prepared)
+        prepared = _prepare(user_id, body, terms)
+        order = _new_order(order_id, user_id, fingerprint, prepared, terms)
         coupon_locks = order_coupons.lock(user_id, order_id, prepared.quote.applied_coupon_ids, prepared.priced_at)
         parts, points_taken = points.redeem(user_id, order_id, prepared.points_account, prepared.quote.points_used,
                                             prepared.priced_at)
         order = replace(order, points_parts=parts or None)
         try:
             transactions.place_order_reserving_stock(order, cart_sku_ids=prepared.cart_sku_ids,
-                                                     extra_updates=[*coupon_locks, *points_taken])
+                                                     extra_updates=[*coupon_locks, *points_taken,
+                                                                    *(terms.updates if terms else ())])
         except transactions.StockShortage as shortage:
             shortage.order = order  # what was asked, for the 409's figures
             raise
@@ -110,8 +134,10 @@ def order_id_for(user_id: str, checkout_token: str) -> str:
     return "o" + base64.b32encode(digest).decode().rstrip("=").lower()[:23]
 
 
-def _fingerprint(body: PlaceOrderBody) -> str:
+def _fingerprint(body: PlaceOrderBody, terms: OfferTerms | None = None) -> str:
     request = body.model_dump(mode="json", exclude={"checkout_token"}, exclude_none=True)
+    if terms is not None and terms.record:
+        request["offer"] = terms.record
     return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -122,7 +148,8 @@ def _as_app_error(problem: Exception, body: PlaceOrderBody) -> AppError:
     return Conflict("The order for this checkout_token is being created; retry", code="order_in_progress")
 
 
-def _new_order(order_id: str, user_id: str, fingerprint: str, prepared: Prepared) -> orders.Order:
+def _new_order(order_id: str, user_id: str, fingerprint: str, prepared: Prepared,
+               terms: OfferTerms | None = None) -> orders.Order:
     quote, now = prepared.quote, prepared.priced_at
     return orders.Order(
         order_id=order_id, user_id=user_id, out_trade_no=order_id, status="pending_payment",
@@ -133,6 +160,7 @@ def _new_order(order_id: str, user_id: str, fingerprint: str, prepared: Prepared
         adjustments=tuple(asdict(adjustment) for adjustment in quote.adjustments),
         goods_fen=quote.goods_fen, discount_fen=quote.discount_fen, delivery_fee_fen=quote.delivery_fee_fen,
         payable_fen=quote.payable_fen, address=prepared.address, store_id=prepared.store_id,
+        offer=terms.record if terms else None, awaiting_group=bool(terms and terms.awaiting_group),
     )
 
 
@@ -146,7 +174,7 @@ def _after_placed(order: orders.Order, prepared: Prepared) -> None:
         log.exception("could not queue the pay-deadline timer; the sweep will close the order", order_id=order.order_id)
 
 
-def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
+def _prepare(user_id: str, body: CheckoutBody, terms: OfferTerms | None = None) -> Prepared:
     """Read what the quote needs (the SKUs, their products, the address and the coupon wallet in
     one BatchGetItem; running activities from a per-container cache) and price it."""
     now = clock.now()
@@ -180,7 +208,7 @@ def _prepare(user_id: str, body: CheckoutBody) -> Prepared:
         coupon_ids=tuple(body.coupon_ids) if body.coupon_ids is not None else None,
         member_level=membership.level, member_discount_permille=membership.discount_permille,
         points_balance=account.balance(points.today_in_china(now)), points_requested=body.points,
-        points_max_redeem_permille=points.policy().max_redeem_permille)
+        points_max_redeem_permille=points.policy().max_redeem_permille, offer=terms.offer if terms else None)
     return Prepared(quote=_price(items, context), address=address, store_id=store_id, skus=skus,
                     priced_at=now, cart_sku_ids=tuple(line.sku_id for line in cart_lines), points_account=account)
 
@@ -259,7 +287,8 @@ def delivery_target(body: CheckoutBody, method: str,
         if not body.store_id:
             raise BadRequest("Store pickup needs a store_id", code="store_required",
                              details=[{"field": "store_id", "message": "required for pickup"}])
-        if stores.get_store(body.store_id) is None:
+        pickup_store = stores.get_store(body.store_id)
+        if pickup_store is None or pickup_store.hidden:  # a hidden store takes no new pickups
             raise NotFound("No such store", code="store_not_found")
         return None, body.store_id
     if method == "same_city":

@@ -1,5 +1,5 @@
-"""Member levels: spend recorded exactly once by the payment's and the refund's own transactions
-(ExtraUpdates below), the level computed from it when needed (domain/members.py), the merchant's
+"""Member levels: spend recorded exactly once by the completion's transaction and, for money
+refunded after completion, the refund's (ExtraUpdates below), the level computed from it when needed (domain/members.py), the merchant's
 rules, and the nightly prune of days no window reaches.
 """
 from __future__ import annotations
@@ -27,16 +27,23 @@ def china_day(moment: datetime):
     return moment.astimezone(clock.CHINA_TZ).date()
 
 
-def spend_on_payment(order: Order, paid_at: datetime) -> list[ExtraUpdate]:
-    """The order's payable counts towards its buyer's level from the day it was paid."""
-    return [ExtraUpdate(store.spend_change(order.user_id, order.payable_fen, china_day(paid_at)), SpendNotRecorded())]
+def spend_on_completion(order: Order, now: datetime) -> list[ExtraUpdate]:
+    """A completed order's money, less what was refunded before, counts towards its buyer's level
+    from the day it completed (成长值 on 交易完成: a level is not bought and refunded away), in the
+    completion's own transaction, which is conditioned on the refunded total as read."""
+    counted = order.payable_fen - order.refunded_fen
+    if counted <= 0:
+        return []
+    return [ExtraUpdate(store.spend_change(order.user_id, counted, china_day(now)), SpendNotRecorded())]
 
 
 def spend_refunded(order: Order, refunded_fen: int) -> list[ExtraUpdate]:
-    """A refund of the order's own payment comes off the day that payment counted on."""
-    if refunded_fen <= 0 or order.paid_at is None:
+    """Money refunded after the order completed comes off the day its completion counted on (a
+    refund before completion was never counted: the completion counts what is left)."""
+    if refunded_fen <= 0 or order.status != "completed" or order.completed_at is None:
         return []
-    return [ExtraUpdate(store.spend_change(order.user_id, -refunded_fen, china_day(order.paid_at)), SpendNotRecorded())]
+    return [ExtraUpdate(store.spend_change(order.user_id, -refunded_fen, china_day(order.completed_at)),
+                        SpendNotRecorded())]
 
 
 def membership_of(spend: rules.Spend, level_rules: tuple[rules.LevelRule, ...]) -> rules.Membership:

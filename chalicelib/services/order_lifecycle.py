@@ -16,7 +16,7 @@ from chalicelib.domain.order_status import OrderEvent, OrderStatus, already_appl
 from chalicelib.errors import Conflict, UpstreamError
 from chalicelib.log import get_logger
 from chalicelib.schemas.timers import LowStockCheck, OrderTimer
-from chalicelib.services import notifications, order_coupons, payments, points, shipping_info, stock
+from chalicelib.services import members, notifications, offer_orders, order_coupons, payments, points, shipping_info, stock
 from chalicelib.services.order_reads import (OrderNotFound, get_order, get_user_order,  # noqa: F401  (part of this module's API)
                                             overdue_unpaid_order_ids)
 from chalicelib.settings import get_settings
@@ -102,7 +102,8 @@ def release_unpaid(order: orders.Order, reason: str) -> None:
         except flash_transactions.SaleEnded:
             pass  # its unsold units went back already: this one follows them
     now = clock.now()
-    points_back = points.give_back(order, now)  # unconditional adds: they never fail the close
+    # Unconditional adds, and an offer's place or price given back: they never fail the close.
+    points_back = [*points.give_back(order, now), *offer_orders.on_close(order)]
     try:
         transactions.cancel_order_releasing_stock(order, reason, now,
                                                   extra_updates=[*order_coupons.release(order), *points_back])
@@ -138,7 +139,8 @@ def _complete(order: orders.Order) -> orders.Order:
     for _ in range(COMPLETE_ATTEMPTS):
         now = clock.now()
         try:
-            transactions.complete_order(order, now, points.earn_on_completion(order, now))
+            transactions.complete_order(order, now, [*points.earn_on_completion(order, now),
+                                                     *members.spend_on_completion(order, now)])
         except transactions.StatusChanged:
             current = get_order(order.order_id)
             if current.status != OrderStatus.SHIPPED.value:
@@ -156,6 +158,7 @@ def ship_order(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
     if not _check(order, OrderEvent.SHIP):
         return order
     shipping_info.check_carrier(order, carrier)  # 400 unknown_carrier before anything changes
+    check_group_succeeded(order)
     now = clock.now()
     shipment = {"carrier": carrier, "tracking_no": tracking_no, "shipped_at": clock.to_iso(now)}
     try:
@@ -166,6 +169,15 @@ def ship_order(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
         return _as_it_now_is(order_id, OrderEvent.SHIP)
     notifications.notify_order_event(shipped, "shipped", now)  # never raises
     return shipping_info.after_shipped(shipped)
+
+
+def check_group_succeeded(order: orders.Order) -> None:
+    """A group order ships only once its group succeeded: 409 group_not_succeeded. The flag only
+    ever goes away (the payment that fills the group clears it), so this read cannot be stale in
+    the harmful direction; the ship write is conditioned on it as well."""
+    if order.awaiting_group:
+        raise Conflict("The order's group has not succeeded yet: it ships once the group is full",
+                       code="group_not_succeeded", details=[{"group_id": (order.offer or {}).get("id")}])
 
 
 def _refund_in_progress(out_refund_nos: list[str]) -> Conflict:

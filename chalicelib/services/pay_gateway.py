@@ -36,10 +36,10 @@ class PayGateway:
     api_key: str
 
     def prepay(self, out_trade_no: str, description: str, amount_fen: int, openid: str, time_expire,
-               client_ip: str) -> str:
+               client_ip: str, profit_sharing: bool = False) -> str:
         if self.v3:
             return self.v3.prepay_jsapi(out_trade_no, description, amount_fen, openid, time_expire,
-                                        self.notify_base + V3_NOTIFY_ROUTE)
+                                        self.notify_base + V3_NOTIFY_ROUTE, profit_sharing=profit_sharing)
         return self.v2.unifiedorder(out_trade_no, description, amount_fen, openid, time_expire,
                                     self.notify_base + V2_NOTIFY_ROUTE, client_ip)
 

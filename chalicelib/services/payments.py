@@ -16,7 +16,7 @@ from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
 from chalicelib.lazy import lazy_module
-from chalicelib.services import members, notifications, order_coupons, points, refunds, shipping_info
+from chalicelib.services import notifications, order_coupons, points, profit_sharing, refunds, shipping_info
 from chalicelib.services.order_reads import get_user_order, overdue_unpaid_order_ids
 from chalicelib.services.pay_gateway import gateway
 from chalicelib.settings import get_settings
@@ -28,6 +28,7 @@ from chalicelib.wechat.pay_types import (PayApiError, PaymentNotification, PaySi
 
 log = get_logger(__name__)
 gifts = lazy_module("chalicelib.services.gifts")  # the share reward: imported by the first paid order that needs it
+group_buys = lazy_module("chalicelib.services.group_buys")  # group orders' payments (their place in the group)
 PAYMENT_ANOMALY = "payment_anomaly"
 
 
@@ -49,10 +50,11 @@ def request_payment(user_id: str, order_id: str, client_ip: str) -> dict[str, st
         user = users.get_user(user_id)
         if user is None:
             raise NotFound("No such user", code="user_not_found")
+        sharing = pay.version == "v3" and profit_sharing.flag_prepay()  # 分账 is v3 only: a v2 store never flags
         with pay_failures_as_app_errors("prepay"):
             prepay_id = pay.prepay(order.out_trade_no, _description(order), order.payable_fen, user.openid,
-                                   order.pay_deadline, client_ip)
-        orders.remember_prepay(order.order_id, prepay_id, pay.version, clock.now())
+                                   order.pay_deadline, client_ip, profit_sharing=sharing)
+        orders.remember_prepay(order.order_id, prepay_id, pay.version, clock.now(), profit_sharing=sharing)
     return pay.request_payment_params(prepay_id)
 
 
@@ -114,15 +116,19 @@ def _apply(order: orders.Order, payment: Payment) -> str:
     """Pay the order; a late payment revives it or is refunded; a duplicate changes nothing."""
     now = clock.now()
     try:
+        if order.status == "pending_payment" and order.offer and order.offer["kind"] == "group_buy":
+            return _pay_group_order(order, payment, now)
         if order.status == "pending_payment":
             _pay_using_coupons(order, payment, now)
             log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
             _reward_referrer(order)
             notifications.notify_order_event(order, "paid", now)  # never raises
             return "paid"
-        if order.status == "cancelled" and order.flash_sale:
-            # Its unit went back to the sale and on to the next buyer: never revived at the sale price.
-            return _refund_unappliable(order, payment, "paid after the flash-sale order closed", now)
+        if order.status == "cancelled" and (order.flash_sale or order.offer):
+            # Its unit went back to the sale and on to the next buyer (an offer's place or price may
+            # have too): never revived at the sale price.
+            return _refund_unappliable(order, payment, "paid after the flash-sale order closed" if order.flash_sale
+                                       else f"paid after the {order.offer['kind']} order closed", now)
         if order.status == "cancelled":
             return _revive_or_refund(order, payment, now)
     except transactions.DuplicatePayment:
@@ -138,21 +144,30 @@ def _apply(order: orders.Order, payment: Payment) -> str:
 
 
 def _pay_using_coupons(order: orders.Order, payment: Payment, now: datetime) -> None:
-    """Pay the order, mark its coupons used and count the spend towards the buyer's member level,
-    together. Should the wallet not hold the coupons as locked by this order (records disagree),
-    the payment is still applied (money received is never left unapplied for a coupon's sake)
-    and the merchant is alerted to look. (Its points were taken when it was placed.)"""
-    spend = members.spend_on_payment(order, payment.paid_at)
+    """Pay the order and mark its coupons used, together. Should the wallet not hold the coupons as
+    locked by this order (records disagree), the payment is still applied (money received is never
+    left unapplied for a coupon's sake) and the merchant is alerted to look. (Its points were taken
+    when it was placed; its spend counts towards the member level when it completes.)"""
     try:
-        transactions.pay_order(order, payment, now, extra_updates=[*order_coupons.use(order, now), *spend])
+        transactions.pay_order(order, payment, now, extra_updates=order_coupons.use(order, now))
     except order_coupons.CouponStateChanged:
         order_coupons.report_mismatch(order, "at payment", now, transaction_id=payment.transaction_id)
-        transactions.pay_order(order, payment, now, extra_updates=spend)
+        transactions.pay_order(order, payment, now)
+
+
+def _pay_group_order(order: orders.Order, payment: Payment, now: datetime) -> str:
+    """A group order's payment takes its place in its group in the payment's own transaction, or
+    leads a new group when its group can take it no more (services/group_buys.py): never refused,
+    never lost for the group's sake."""
+    group_buys.pay_into_group(order, payment, now, [])
+    log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
+    _reward_referrer(order)
+    notifications.notify_order_event(order, "paid", now)
+    return "paid"
 
 
 def _revive_or_refund(order: orders.Order, payment: Payment, now: datetime) -> str:
-    extras = [*order_coupons.take_again(order, now), *points.take_again(order, now),
-              *members.spend_on_payment(order, payment.paid_at)]
+    extras = [*order_coupons.take_again(order, now), *points.take_again(order, now)]
     try:
         transactions.revive_order(order, _with_outcome(payment, REVIVED), now, extra_updates=extras)
     except transactions.StockShortage:
@@ -215,7 +230,7 @@ def settle_with_wechat(order: orders.Order) -> str:
         if error.code not in ("ORDER_NOT_EXIST", "ORDERNOTEXIST"):
             log.warning("WeChat refused to close the order", order_id=order.order_id, code=error.code)
             return "unavailable"
-    except (PayUnavailable, PaySignatureError, NotifyRejected):
+    except (PayUnavailable, PaySignatureError, NotifyRejected, group_buys.GroupBusy):
         log.warning("could not settle the order with WeChat before closing it", order_id=order.order_id)
         return "unavailable"
     return "closed"
@@ -231,7 +246,7 @@ def reconcile_unpaid_orders(limit: int = 100, ahead: timedelta = timedelta(minut
             continue
         try:
             outcome = apply_transaction(gateway().query(order.out_trade_no), gateway().version)
-        except (PayApiError, PayUnavailable, PaySignatureError, NotifyRejected):
-            outcome = "unavailable"
+        except (PayApiError, PayUnavailable, PaySignatureError, NotifyRejected, group_buys.GroupBusy):
+            outcome = "unavailable"  # GroupBusy: its group kept moving; the next sweep applies it
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes

@@ -11,13 +11,17 @@ Rules (POST /v1/referrals/bind {referrer_code}):
   whoever shares a link with them. The referrer may be any existing user.
 
 What a binding earns the referrer: services/gifts.py `reward_referrer` (the share coupons, on
-the invitee's first paid order after the binding).
+the invitee's first paid order after the binding), and commissions on the invitee's orders placed
+after it (services/commissions.py): level 1 to the referrer, level 2 (DISTRIBUTION_LEVELS=2) to
+the referrer's own referrer. Levels are not stored: the chain of immutable bindings is read when
+an order's commissions are counted. A share link's `scene` (a mini-program code's) binds too.
 """
 from __future__ import annotations
 
 from datetime import timedelta
 
 from chalicelib import clock
+from chalicelib.domain.commissions import referral_code_from_scene
 from chalicelib.domain.identity import user_id_for_referral_code
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
@@ -30,8 +34,11 @@ log = get_logger(__name__)
 BIND_WINDOW = timedelta(hours=NEW_USER_HOURS)
 
 
-def bind(user_id: str, referrer_code: str) -> users.User:
-    """Bind the user to the owner of `referrer_code`; returns the user as bound."""
+def bind(user_id: str, referrer_code: str | None, scene: str | None = None) -> users.User:
+    """Bind the user to the owner of `referrer_code` (or of the code in a share link's `scene`);
+    returns the user as bound."""
+    if referrer_code is None:
+        referrer_code = referral_code_from_scene(scene or "") or ""
     referrer_id = user_id_for_referral_code(referrer_code)
     if referrer_id is None:
         raise _referrer_not_found()

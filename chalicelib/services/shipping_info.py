@@ -37,7 +37,8 @@ log = get_logger(__name__)
 PENDING, UPLOADED, FAILED = orders.SHIPPING_UPLOAD_PENDING, "uploaded", "failed"
 EXPRESS, SAME_CITY, VIRTUAL_GOODS, USER_PICKUP = 1, 2, 3, 4  # WeChat's logistics_type
 LOGISTICS_TYPES = {"express": EXPRESS, "same_city": SAME_CITY, "pickup": USER_PICKUP, "none": VIRTUAL_GOODS}
-UNIFIED_DELIVERY = 1
+UNIFIED_DELIVERY, SPLIT_DELIVERY = 1, 2
+MAX_PACKAGES = 15  # WeChat's shipping_list limit; more packages are uploaded as one unified item
 ITEM_DESC_MAX = 120  # characters, WeChat's limit
 
 # WeChat's delivery_id (get_delivery_list) for the carrier names merchants type.
@@ -208,20 +209,28 @@ def _body_or_problem(order: Order, logistics_type: int) -> tuple[dict[str, Any],
     user = users.get_user(order.user_id)
     if user is None:
         return {}, "the order's user is unknown (no openid)"
-    item: dict[str, Any] = {"item_desc": item_desc(order)}
-    if logistics_type == EXPRESS:
-        shipment = order.shipment or {}
-        code = carrier_code(str(shipment.get("carrier", "")))
-        if code is None:
-            return {}, f"unknown carrier {shipment.get('carrier')!r}"
-        item.update(tracking_no=str(shipment.get("tracking_no", "")), express_company=code)
-        phone = str((order.address or {}).get("phone") or "")
-        if code in CONTACT_REQUIRED and phone:
-            item["contact"] = {"receiver_contact": mask_phone(phone)}
+    packages = list(order.shipments) if logistics_type == EXPRESS and 1 < len(order.shipments) <= MAX_PACKAGES \
+        else [None]  # split shipments (services/order_ops.py): one item per package, WeChat's split mode
+    items: list[dict[str, Any]] = []
+    for package in packages:
+        item: dict[str, Any] = {"item_desc": item_desc(order, package)}
+        if logistics_type == EXPRESS:
+            shipment = package or order.shipment or {}
+            code = carrier_code(str(shipment.get("carrier", "")))
+            if code is None:
+                return {}, f"unknown carrier {shipment.get('carrier')!r}"
+            item.update(tracking_no=str(shipment.get("tracking_no", "")), express_company=code)
+            phone = str((order.address or {}).get("phone") or "")
+            if code in CONTACT_REQUIRED and phone:
+                item["contact"] = {"receiver_contact": mask_phone(phone)}
+        items.append(item)
     when = order.shipped_at if logistics_type != VIRTUAL_GOODS else order.paid_at
+    split = len(items) > 1
     body = {
-        "order_key": _order_key(order), "logistics_type": logistics_type, "delivery_mode": UNIFIED_DELIVERY,
-        "shipping_list": [item],
+        "order_key": _order_key(order), "logistics_type": logistics_type,
+        "delivery_mode": SPLIT_DELIVERY if split else UNIFIED_DELIVERY,
+        **({"is_all_delivered": True} if split else {}),  # uploaded once, when the last package shipped
+        "shipping_list": items,
         # The event's own time, not the send time: every retry sends the very same request, and
         # WeChat orders updates of one payment by upload_time.
         "upload_time": clock.to_iso(when or clock.now()),
@@ -238,9 +247,12 @@ def _order_key(order: Order) -> dict[str, Any]:
     return {"order_number_type": 1, "mchid": get_settings().pay.mch_id, "out_trade_no": order.out_trade_no}
 
 
-def item_desc(order: Order) -> str:
-    """"红富士苹果*2;榴莲*1", cut to WeChat's 120 characters."""
-    text = ";".join(f"{line.name}*{line.quantity}" for line in order.lines)
+def item_desc(order: Order, package: dict[str, Any] | None = None) -> str:
+    """"红富士苹果*2;榴莲*1" (the order's lines, or one package's), cut to WeChat's 120 characters."""
+    names = {line.sku_id: line.name for line in order.lines}
+    units = ([(names.get(line["sku_id"], line["sku_id"]), line["quantity"]) for line in package["lines"]]
+             if package else [(line.name, line.quantity) for line in order.lines])
+    text = ";".join(f"{name}*{quantity}" for name, quantity in units)
     return text if len(text) <= ITEM_DESC_MAX else text[:ITEM_DESC_MAX - 3] + "..."
 
 

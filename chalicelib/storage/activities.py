@@ -1,8 +1,10 @@
 """Table `activities`: one item per store promotion.
 
-Only `full_reduction` (满减: tiers of threshold_fen -> off_fen over a scope, running while
-starts_at <= now < ends_at and status active) exists for now; group-buys and bargains will be
-other kinds of the same table. The table stays small (a store runs a handful of promotions),
+Kinds: `full_reduction` (满减: tiers of threshold_fen -> off_fen over a scope), `group_buy`
+(拼团: one SKU at `price_fen` for groups of `group_size` within `window_minutes`, at most
+`per_user_limit` orders per buyer) and `bargain` (砍价: one SKU cut down to `floor_price_fen` by
+about `helpers_to_floor` helpers within `window_minutes`, `new_users_only` if set); each runs while
+starts_at <= now < ends_at and its status is active. The table stays small (a store runs a handful of promotions),
 so the checkout's read of the running ones is one Scan, cached per container
 (services/activities.py).
 """
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
-from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
 from chalicelib.domain.coupons import CouponScope, FullReductionActivity
@@ -30,7 +32,7 @@ class ActivityRecord(Model):
         table_name = table_name("activities")
 
     activity_id = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute()  # full_reduction (group_buy, bargain: later)
+    kind = UnicodeAttribute()  # full_reduction | group_buy | bargain
     name = UnicodeAttribute()
     tiers = ListAttribute(of=TierAttribute, default=list)  # increasing thresholds
     scope = ScopeAttribute(default=dict)
@@ -39,9 +41,20 @@ class ActivityRecord(Model):
     status = UnicodeAttribute()  # active | paused
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    # group_buy and bargain
+    sku_id = UnicodeAttribute(null=True)
+    window_minutes = NumberAttribute(null=True)
+    price_fen = NumberAttribute(null=True)  # group_buy
+    group_size = NumberAttribute(null=True)
+    per_user_limit = NumberAttribute(null=True)
+    floor_price_fen = NumberAttribute(null=True)  # bargain
+    helpers_to_floor = NumberAttribute(null=True)
+    new_users_only = BooleanAttribute(null=True)
 
 
-EDITABLE_FIELDS = ("name", "tiers", "scope", "starts_at", "ends_at", "status")
+OFFER_FIELDS = ("sku_id", "window_minutes", "price_fen", "group_size", "per_user_limit", "floor_price_fen",
+                "helpers_to_floor", "new_users_only")
+EDITABLE_FIELDS = ("name", "tiers", "scope", "starts_at", "ends_at", "status", *OFFER_FIELDS[1:])
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,14 @@ class Activity:
     status: str
     created_at: datetime
     updated_at: datetime
+    sku_id: str | None = None
+    window_minutes: int | None = None
+    price_fen: int | None = None
+    group_size: int | None = None
+    per_user_limit: int | None = None
+    floor_price_fen: int | None = None
+    helpers_to_floor: int | None = None
+    new_users_only: bool = False
 
     def running(self, now: datetime) -> bool:
         return self.status == "active" and self.starts_at <= now < self.ends_at
@@ -70,7 +91,12 @@ def to_activity(record: ActivityRecord) -> Activity:
     return Activity(activity_id=record.activity_id, kind=record.kind, name=record.name,
                     tiers=tuple((int(tier.threshold_fen), int(tier.off_fen)) for tier in record.tiers or ()),
                     scope=scope_from(scope), starts_at=record.starts_at, ends_at=record.ends_at, status=record.status,
-                    created_at=record.created_at, updated_at=record.updated_at)
+                    created_at=record.created_at, updated_at=record.updated_at,
+                    **{name: _offer_value(getattr(record, name)) for name in OFFER_FIELDS})
+
+
+def _offer_value(value: Any) -> Any:
+    return int(value) if isinstance(value, float) else value
 
 
 def _stored(name: str, value: Any) -> Any:
@@ -86,7 +112,9 @@ def create_activity(activity: Activity) -> None:
     record = ActivityRecord(activity.activity_id, kind=activity.kind, name=activity.name,
                             tiers=_stored("tiers", activity.tiers), scope=_stored("scope", activity.scope),
                             starts_at=activity.starts_at, ends_at=activity.ends_at, status=activity.status,
-                            created_at=activity.created_at, updated_at=activity.updated_at)
+                            created_at=activity.created_at, updated_at=activity.updated_at,
+                            **{name: getattr(activity, name) for name in OFFER_FIELDS
+                               if getattr(activity, name) not in (None, False)})
     with condition_failure_as(ConditionFailed):
         record.save(condition=ActivityRecord.activity_id.does_not_exist())
 

@@ -239,11 +239,17 @@ def list_requests(status: str | None, limit: int,
     return page, results.last_evaluated_key
 
 
-def create_request(request: AfterSale, order_status: str, held: Claims, after: Claims) -> None:
+def create_request(request: AfterSale, order_status: str, held: Claims, after: Claims, *,
+                   ship_version: int | None = None) -> None:
     """Put the request and replace the order's claims `held` by `after`, all or nothing, while
-    the order is still `order_status`. Raises Contended when anything moved since it was read."""
+    the order is still `order_status` (and, given `ship_version`, has shipped no package since it
+    was read: storage/order_ops.py). Raises Contended when anything moved since it was read."""
+    order_as_read = OrderRecord.status == order_status
+    if ship_version is not None:
+        order_as_read &= (OrderRecord.ship_version == ship_version) if ship_version \
+            else OrderRecord.ship_version.does_not_exist()
     with _transaction() as transaction:
-        transaction.condition_check(OrderRecord, request.order_id, condition=OrderRecord.status == order_status)
+        transaction.condition_check(OrderRecord, request.order_id, condition=order_as_read)
         transaction.save(_to_record(request), condition=AfterSaleRecord.request_id.does_not_exist())
         transaction.save(*_claims_write(held, after))
 

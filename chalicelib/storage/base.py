@@ -134,3 +134,15 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, ClientError):
         return error.response.get("Error", {}).get("Code") in TRANSIENT_CODES
     return isinstance(error, BotoCoreError)
+
+
+def version_as_read(model: Any, version: int) -> Any:
+    """The condition "the item exists and nobody changed it since I read `version`" for a model
+    with a nullable `version` attribute (items never edited have none: that is version 0)."""
+    key = getattr(model, model._hash_keyname)
+    return (model.version == version) if version else (key.exists() & model.version.does_not_exist())
+
+
+def set_given(model: Any, values: dict[str, Any]) -> list:
+    """SET actions for the values given (None: not given, left as it is)."""
+    return [getattr(model, name).set(value) for name, value in values.items() if value is not None]

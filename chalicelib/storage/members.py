@@ -2,10 +2,10 @@
 level rules the merchant edits).
 
 `member_spend`, one item per user: `lifetime_fen` and one top-level number per Asia/Shanghai
-day, `d_<YYYY-MM-DD>`. A payment ADDs its amount to both, a refund ADDs minus its amount (to the
-day of the payment it refunds, so a window counts the net spend of its days). ADD creates what
-is missing, so the change is one unconditional Update inside the payment's or the refund's own
-transaction (storage/transactions.py ExtraUpdate): exactly once per event, never a conflict. The
+day, `d_<YYYY-MM-DD>`. A completed order ADDs what it kept (paid less refunded) to both, a refund
+after completion ADDs minus its amount (to the day the completion counted on, so a window counts
+the net spend of its days). ADD creates what is missing, so the change is one unconditional
+Update inside the completion's or the refund's own transaction (storage/transactions.py ExtraUpdate): exactly once per event, never a conflict. The
 nightly job removes days no window reaches (domain.members.oldest_day_kept).
 
 `store_settings`, one item per setting (`member_levels`: the rules as JSON), versioned: an edit is

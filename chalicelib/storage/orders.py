@@ -126,6 +126,8 @@ class OrderRecord(Model):
     shipment = MapAttribute(null=True)  # {carrier, tracking_no, shipped_at}
     shipping_upload = ShippingUploadAttribute(null=True)
     flash_sale = MapAttribute(null=True)  # {sale_id, shard, ticket_id}: a flash-sale order returns its unit there
+    offer = MapAttribute(null=True)  # {kind: group_buy|bargain, id: group_id|bargain_id, activity_id}
+    awaiting_group = BooleanAttribute(null=True)  # a group order whose group has not succeeded: cannot ship
     lines = ListAttribute(of=LineAttribute)
     adjustments = ListAttribute(of=AdjustmentAttribute, default=list)
     goods_fen = NumberAttribute()
@@ -145,6 +147,13 @@ class OrderRecord(Model):
     timer_kind = UnicodeAttribute(null=True)
     timer_at = UTCDateTimeAttribute(null=True)
     all_orders = UnicodeAttribute(default=ALL_ORDERS)
+    # Split shipments (storage/order_ops.py): units shipped per sku_id, each package, and a version
+    # every shipment bumps (buyer refund requests of a paid order are conditioned on it).
+    shipped_units = MapAttribute(null=True)
+    shipments = ListAttribute(null=True)  # [{shipment_id, carrier, tracking_no, lines, shipped_at, by}]
+    ship_version = NumberAttribute(null=True)
+    remarks = ListAttribute(null=True)  # the merchant's notes: [{at, by, text}]
+    address_version = NumberAttribute(null=True)  # bumped by each merchant address change
 
     by_user = ByUser()
     all_by_time = AllByTime()
@@ -187,6 +196,13 @@ class Order:
     refunds_in_flight: frozenset[str] = frozenset()
     sales_counted: bool = False
     points_parts: dict[date, int] | None = None
+    offer: dict[str, Any] | None = None
+    awaiting_group: bool = False
+    shipped_units: dict[str, int] | None = None
+    shipments: tuple[dict[str, Any], ...] = ()
+    ship_version: int = 0
+    remarks: tuple[dict[str, Any], ...] = ()
+    address_version: int = 0
 
     @property
     def points_used(self) -> int:
@@ -208,7 +224,8 @@ def to_record(order: Order) -> OrderRecord:
         lines=[LineAttribute(**asdict(line)) for line in order.lines],
         adjustments=[AdjustmentAttribute(**adjustment) for adjustment in order.adjustments],
         goods_fen=order.goods_fen, discount_fen=order.discount_fen, delivery_fee_fen=order.delivery_fee_fen,
-        payable_fen=order.payable_fen, flash_sale=order.flash_sale,
+        payable_fen=order.payable_fen, flash_sale=order.flash_sale, offer=order.offer,
+        awaiting_group=True if order.awaiting_group else None,
         points_parts={day.isoformat(): points for day, points in order.points_parts.items()} if order.points_parts else None,
     )
 
@@ -237,7 +254,27 @@ def from_record(record: OrderRecord) -> Order:
         refunds_in_flight=frozenset(record.refunds_in_flight or ()), sales_counted=bool(record.sales_counted),
         points_parts={date.fromisoformat(day): int(points) for day, points in record.points_parts.as_dict().items()}
         if record.points_parts else None,
+        offer=record.offer.as_dict() if record.offer else None, awaiting_group=bool(record.awaiting_group),
+        shipped_units={sku_id: int(units) for sku_id, units in record.shipped_units.as_dict().items()}
+        if record.shipped_units else None,
+        shipments=tuple(_plain(item) for item in record.shipments or ()),
+        ship_version=int(record.ship_version or 0),
+        remarks=tuple(_plain(item) for item in record.remarks or ()),
+        address_version=int(record.address_version or 0),
     )
+
+
+def _plain(value: Any) -> Any:
+    """A list element read back from DynamoDB as plain JSON-like data (numbers as int)."""
+    if isinstance(value, MapAttribute):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _flash_sale(value: MapAttribute | None) -> dict[str, Any] | None:
@@ -304,7 +341,8 @@ def ship(order_id: str, shipped_at: datetime, shipment: dict[str, Any], timer: t
             record.update(actions=[OrderRecord.status.set("shipped"), OrderRecord.shipped_at.set(shipped_at),
                                    OrderRecord.shipment.set(shipment), OrderRecord.timer_kind.set(timer[0]),
                                    OrderRecord.timer_at.set(timer[1])],
-                          condition=(OrderRecord.status == "paid") & OrderRecord.refunds_in_flight.does_not_exist())
+                          condition=(OrderRecord.status == "paid") & OrderRecord.refunds_in_flight.does_not_exist()
+                          & OrderRecord.awaiting_group.does_not_exist())  # a group order: its group succeeded
     except ConditionFailed:
         current = get_order(order_id)
         if current is not None and current.status == "paid" and current.refunds_in_flight:
@@ -337,7 +375,8 @@ def update_shipping_upload(order_id: str, upload: dict[str, Any], *, expected_st
     return True
 
 
-def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime) -> None:
+def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime,
+                    profit_sharing: bool = False) -> None:
     """Keep the prepay for reuse while the order is unpaid (condition: still pending_payment).
 
     Losing the race to a payment or a close is harmless: the caller's answer is still valid
@@ -347,7 +386,8 @@ def remember_prepay(order_id: str, prepay_id: str, version: str, now: datetime) 
         with condition_failure_as(ConditionFailed):
             OrderRecord(order_id).update(
                 actions=[OrderRecord.prepay.set({"prepay_id": prepay_id, "version": version,
-                                                 "created_at": now.isoformat()})],
+                                                 "created_at": now.isoformat(),
+                                                 **({"profit_sharing": True} if profit_sharing else {})})],
                 condition=OrderRecord.status == "pending_payment")
     except ConditionFailed:
         pass

@@ -5,6 +5,9 @@ re-list reads one item: `skus` (each SKU's id, price, market price and on_sale, 
 order), and `listed_facets` (the listing partitions it is in now, to delete stale ones).
 `version` goes up by one on every write that changes the listing: writers condition on the
 version they read (optimistic concurrency, storage/catalog.py).
+
+Index `by_category` (category_id, product_id), keys only: the merchant's product list by
+category (off-sale products included) and a category move's re-path of its products.
 """
 from __future__ import annotations
 
@@ -15,7 +18,17 @@ from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, 
                                  UnicodeAttribute, UTCDateTimeAttribute)
 from pynamodb.models import Model
 
-from chalicelib.storage.base import TableMeta, table_name
+from typing import Any
+
+from chalicelib.storage.base import KeysOnlyIndex, TableMeta, table_name
+
+
+class ByCategory(KeysOnlyIndex):
+    class Meta(KeysOnlyIndex.Meta):
+        index_name = "by_category"
+
+    category_id = UnicodeAttribute(hash_key=True)
+    product_id = UnicodeAttribute(range_key=True)
 
 
 class SkuEntryAttribute(MapAttribute):
@@ -45,6 +58,8 @@ class ProductRecord(Model):
     skus = ListAttribute(of=SkuEntryAttribute, default=list)
     listed_facets = ListAttribute(of=UnicodeAttribute, default=list)
     version = NumberAttribute(default=0)
+
+    by_category = ByCategory()
 
 
 @dataclass(frozen=True)
@@ -151,3 +166,21 @@ def version_is(version: int):
     if version == 0:
         return exists & (ProductRecord.version.does_not_exist() | (ProductRecord.version == 0))
     return exists & (ProductRecord.version == version)
+
+
+def product_ids_in_category(category_id: str, limit: int | None = None, cursor: dict[str, Any] | None = None,
+                            ) -> tuple[list[str], dict[str, Any] | None]:
+    """Ids of the products whose own category is `category_id` (the keys-only index: callers
+    read the products themselves)."""
+    results = ProductRecord.by_category.query(category_id, limit=limit, last_evaluated_key=cursor)
+    return [record.product_id for record in results], results.last_evaluated_key
+
+
+def scan_products(limit: int, cursor: dict[str, Any] | None, on_sale: bool | None,
+                  ) -> tuple[list[Product], dict[str, Any] | None]:
+    """A page of every product (the merchant's unfiltered list: one Scan call of `limit` items;
+    an on_sale filter may make the page short, the cursor still goes on)."""
+    condition = (ProductRecord.on_sale == on_sale) if on_sale is not None else None
+    results = ProductRecord.scan(filter_condition=condition, limit=limit, last_evaluated_key=cursor)
+    page = [to_product(record) for record in results]
+    return page, results.last_evaluated_key

@@ -10,13 +10,18 @@ from chalicelib.storage.alerts import AlertRecord
 from chalicelib.storage.alert_rules import AlertRuleSetRecord
 from chalicelib.storage.analytics import AnalyticsDayRecord, AnalyticsMarkerRecord, CustomerRecord
 from chalicelib.storage.admins import AdminRecord
+from chalicelib.storage.audit import AuditRecord
 from chalicelib.storage.carts import CartLineRecord
 from chalicelib.storage.categories import CategoryRecord
+from chalicelib.storage.commissions import (CommissionAccountRecord, CommissionEntryRecord, CommissionRateRecord,
+                                            OrderCommissionRecord)
 from chalicelib.storage.consents import ConsentRecord
 from chalicelib.storage.events import EventRecord
 from chalicelib.storage.coupons import CouponTemplateRecord, CouponTermsRecord, CouponWalletRecord
 from chalicelib.storage.credentials import CredentialRecord
 from chalicelib.storage.favorites import FavoriteRecord
+from chalicelib.storage.group_buys import GroupBuyRecord
+from chalicelib.storage.bargains import BargainRecord
 from chalicelib.storage.flash_sales import FlashCounterRecord, FlashSaleRecord
 from chalicelib.storage.flash_tickets import FlashEntryRecord, FlashTicketRecord
 from chalicelib.storage.history import ViewRecord
@@ -27,6 +32,7 @@ from chalicelib.storage.orders import OrderRecord
 from chalicelib.storage.payments import PaymentRecord, RefundRecord
 from chalicelib.storage.points import PointsAccountRecord, PointsEntryRecord, PointsExpiryRecord
 from chalicelib.storage.privacy_audit import DeletionRecord, LoginTombstoneRecord
+from chalicelib.storage.profit_sharing import ProfitSharingRecord
 from chalicelib.storage.products import ProductRecord
 from chalicelib.storage.rate_limits import RateLimitRecord
 from chalicelib.storage.reviews import ReviewRecord, ReviewSummaryRecord
@@ -38,6 +44,7 @@ from chalicelib.storage.subscriptions import SubscriptionRecord
 from chalicelib.storage.users import BirthdayRecord, UserRecord
 from chalicelib.storage.tracking_events import TrackingEventRecord
 from chalicelib.storage.waybills import WaybillRecord
+from chalicelib.storage.withdrawals import WithdrawalRecord
 
 ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialRecord, AdminRecord,
                                        IdempotencyRecord, CategoryRecord, ProductRecord, SkuRecord,
@@ -53,7 +60,10 @@ ALL_MODELS: tuple[type[Model], ...] = (UserRecord, SessionRecord, CredentialReco
                                        PointsAccountRecord, PointsEntryRecord, PointsExpiryRecord,
                                        MemberSpendRecord, StoreSettingRecord, StoreStockRecord,
                                        EventRecord, AnalyticsDayRecord, AnalyticsMarkerRecord, CustomerRecord,
-                                       AlertRuleSetRecord, WaybillRecord, TrackingEventRecord)
+                                       AlertRuleSetRecord, WaybillRecord, TrackingEventRecord,
+                                       GroupBuyRecord, BargainRecord, AuditRecord,
+                                       CommissionAccountRecord, CommissionEntryRecord, OrderCommissionRecord,
+                                       CommissionRateRecord, WithdrawalRecord, ProfitSharingRecord)
 
 
 def create_all_tables() -> list[str]:

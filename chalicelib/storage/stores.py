@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from datetime import datetime
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name
+from chalicelib.storage.base import ConditionFailed, TableMeta, condition_failure_as, table_name, version_as_read
 
 
 class StoreRecord(Model):
@@ -32,6 +32,8 @@ class StoreRecord(Model):
     sort_order = NumberAttribute(default=0)
     lat = NumberAttribute(null=True)  # WGS-84 degrees (what wx.getLocation answers with type "wgs84")
     lng = NumberAttribute(null=True)
+    hidden = BooleanAttribute(null=True)  # taken off the buyers' list (orders naming it keep it)
+    version = NumberAttribute(null=True)  # bumped by each merchant edit: edits are conditioned on it
 
 
 class StoreStockRecord(Model):
@@ -54,33 +56,57 @@ class Store:
     sort_order: int
     lat: float | None = None
     lng: float | None = None
+    hidden: bool = False
+    version: int = 0
 
 
 def _to_store(record: StoreRecord) -> Store:
     return Store(store_id=record.store_id, name=record.name, address=record.address, hours=record.hours,
                  phone=record.phone, sort_order=int(record.sort_order or 0),
                  lat=float(record.lat) if record.lat is not None else None,
-                 lng=float(record.lng) if record.lng is not None else None)
+                 lng=float(record.lng) if record.lng is not None else None, hidden=bool(record.hidden),
+                 version=int(record.version or 0))
 
 
 def create_store(store_id: str, *, name: str, address: str, hours: str, phone: str | None = None,
-                 sort_order: int = 0, lat: float | None = None, lng: float | None = None) -> None:
+                 sort_order: int = 0, lat: float | None = None, lng: float | None = None,
+                 hidden: bool | None = None) -> None:
     record = StoreRecord(store_id, name=name, address=address, hours=hours, phone=phone, sort_order=sort_order,
-                         lat=lat, lng=lng)
+                         lat=lat, lng=lng, hidden=hidden or None)
     with condition_failure_as(ConditionFailed):
         record.save(condition=StoreRecord.store_id.does_not_exist())
 
 
-def get_store(store_id: str) -> Store | None:
+def get_store(store_id: str, consistent: bool = False) -> Store | None:
     try:
-        return _to_store(StoreRecord.get(store_id))
+        return _to_store(StoreRecord.get(store_id, consistent_read=consistent))
     except StoreRecord.DoesNotExist:
         return None
 
 
-def list_stores() -> list[Store]:
-    """Every store, in display order: one Scan of a table with a handful of items."""
-    return sorted((_to_store(record) for record in StoreRecord.scan()), key=lambda s: (s.sort_order, s.store_id))
+def list_stores(include_hidden: bool = False) -> list[Store]:
+    """Every store (hidden ones only when asked), in display order: one Scan of a table with a
+    handful of items."""
+    return sorted((store for store in map(_to_store, StoreRecord.scan()) if include_hidden or not store.hidden),
+                  key=lambda s: (s.sort_order, s.store_id))
+
+
+_EDITABLE = ("name", "address", "hours", "phone", "sort_order", "lat", "lng", "hidden")
+
+
+def update_store(store: Store, changes: dict) -> Store:
+    """Change a store as read (condition: its version; ConditionFailed otherwise). A None value
+    removes an optional field (phone)."""
+    actions = [StoreRecord.version.set(store.version + 1)]
+    for name, value in changes.items():
+        if name not in _EDITABLE:
+            raise ValueError(f"not editable: {name}")
+        attribute = getattr(StoreRecord, name)
+        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    record = StoreRecord(store.store_id)
+    with condition_failure_as(ConditionFailed):
+        record.update(actions=actions, condition=version_as_read(StoreRecord, store.version))
+    return _to_store(record)
 
 
 class StoreSyncAlreadyApplied(Exception):

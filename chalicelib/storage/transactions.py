@@ -134,15 +134,17 @@ class DuplicatePayment(Exception):
     """This transaction_id is recorded already: the notify is a duplicate."""
 
 
-def pay_order(order: Order, payment: Payment, now: datetime, extra_updates: Iterable[ExtraUpdate] = ()) -> None:
+def pay_order(order: Order, payment: Payment, now: datetime, extra_updates: Iterable[ExtraUpdate] = (),
+              order_actions: Iterable[Any] = ()) -> None:
     """Record the payment and move the order pending_payment -> paid, units reserved -> sold
-    (and the extra updates, e.g. its coupons used).
+    (and the extra updates, e.g. its coupons used; `order_actions`: more changes of the order
+    itself, e.g. its group's, services/group_buys.py).
 
     Raises DuplicatePayment (transaction_id recorded before) or StatusChanged (the order is no
     longer unpaid); nothing is written then.
     """
     _leave_pending_payment(order, [OrderRecord.status.set("paid"), OrderRecord.paid_at.set(payment.paid_at),
-                                   OrderRecord.transaction_id.set(payment.transaction_id)],
+                                   OrderRecord.transaction_id.set(payment.transaction_id), *order_actions],
                            stock_to=SkuRecord.sold, puts=[_payment_put(payment, now)], extras=list(extra_updates))
 
 

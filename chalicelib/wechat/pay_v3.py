@@ -226,11 +226,13 @@ class PayV3Client:
         self._now = now
 
     def prepay_jsapi(self, out_trade_no: str, description: str, amount_fen: int, payer_openid: str,
-                     time_expire: datetime, notify_url: str) -> str:
+                     time_expire: datetime, notify_url: str, profit_sharing: bool = False) -> str:
         body = {"appid": self._config.appid, "mchid": self._config.mchid, "description": description,
                 "out_trade_no": out_trade_no, "notify_url": notify_url,
                 "time_expire": to_china_time(time_expire).isoformat(timespec="seconds"),
                 "amount": {"total": int(amount_fen), "currency": "CNY"}, "payer": {"openid": payer_openid}}
+        if profit_sharing:  # WeChat holds the funds until they are split or unfrozen (分账)
+            body["settle_info"] = {"profit_sharing": True}
         data = self._call("POST", "/v3/pay/transactions/jsapi", body, api="jsapi_prepay")
         prepay_id = data.get("prepay_id")
         if not isinstance(prepay_id, str) or not prepay_id:
@@ -266,7 +268,8 @@ class PayV3Client:
         except (KeyError, TypeError, ValueError, AttributeError):
             raise PayUnavailable(f"{api}: the answer lacks the fields we need") from None
 
-    def _call(self, method: str, path: str, body: Mapping[str, Any] | None, api: str) -> dict[str, Any]:
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None, api: str,
+              extra_headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         url = self._config.api_base + path
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") if body else b""
         target = urlsplit(url)
@@ -277,6 +280,7 @@ class PayV3Client:
                        serial_no=self._config.merchant_cert_serial, private_key=self._key)}
         if body:
             headers["Content-Type"] = "application/json"
+        headers.update(extra_headers or {})  # e.g. Wechatpay-Serial: the key that encrypted a field
         response = pay_http.send(method, url, body=payload or None, headers=headers, timeout=self._timeout, api=api)
         if 200 <= response.status < 300:
             verify_signature(response.headers, response.data, self._platform, self._now())

@@ -25,7 +25,8 @@ import ipaddress
 import threading
 from typing import Any, Callable, Iterable
 
-from . import dev_api, logistics, open_api, pay_dev_api, pay_v2, pay_v3, shipping, subscribe_quota
+from . import dev_api, logistics, open_api, pay_dev_api, pay_v2, pay_v3, profit_sharing, shipping, subscribe_quota
+from . import transfers, wxacode
 from .pay_keys import PAY_KNOBS, PayConfig, ensure_platform_keys, generate_merchant_keys
 from .server import Router, SimHTTPServer
 from .state import SimState
@@ -36,7 +37,8 @@ __all__ = ["Simulator", "start_simulator", "build_router", "DEFAULT_REGISTRARS",
 # Each module contributes routes via register(router).
 DEFAULT_REGISTRARS: list[Callable[[Router], None]] = [
     open_api.register, dev_api.register, pay_v3.register, pay_v2.register, pay_dev_api.register,
-    shipping.register, subscribe_quota.register, logistics.register,
+    shipping.register, subscribe_quota.register, logistics.register, transfers.register, profit_sharing.register,
+    wxacode.register,
 ]
 
 

@@ -61,6 +61,7 @@ class Transaction:
     success_at: float | None = None
     refunds: list[str] = field(default_factory=list)
     notify_ids: list[str] = field(default_factory=list)
+    profit_sharing: bool = False  # v3 settle_info.profit_sharing: funds frozen for 分账 (local/wechat_sim/profit_sharing.py)
 
     @property
     def paid(self) -> bool:

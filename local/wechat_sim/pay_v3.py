@@ -195,7 +195,8 @@ def jsapi(req: Request) -> Response:
               "total": body["amount"]["total"], "openid": body["payer"]["openid"],
               "notify_url": body["notify_url"], "attach": body.get("attach") or "",
               "time_expire": parse_rfc3339(body["time_expire"]) if body.get("time_expire") else None,
-              "fingerprint": "v3:" + json.dumps(body, sort_keys=True, ensure_ascii=False)}
+              "fingerprint": "v3:" + json.dumps(body, sort_keys=True, ensure_ascii=False),
+              "profit_sharing": (body.get("settle_info") or {}).get("profit_sharing") is True}
     outcome, txn = place_order(req.state, fields)
     if outcome == "paid":
         return error(req, 400, "ORDERPAID", "该订单已支付")

@@ -215,7 +215,8 @@ def test_list_and_search_cost_one_query_and_never_a_scan(store):
             meter.reset()
             products(store, **params)
             calls = {name: op.calls for name, op in meter.snapshot().operations.items()}
-            assert calls == {"Query": 1}, params
+            # a category filter also reads the category (is it hidden from buyers?): one GetItem
+            assert calls == ({"GetItem": 1, "Query": 1} if "category_id" in params else {"Query": 1}), params
         meter.reset()
         assert call(store, "GET", "/v1/products/p-cherry")[0] == 200
         calls = {name: op.calls for name, op in meter.snapshot().operations.items()}

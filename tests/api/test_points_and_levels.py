@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib import clock
 from chalicelib.services import points as point_service
+from chalicelib.storage import members as member_store
 from chalicelib.storage import orders
 from chalicelib.storage import points as point_store
 from chalicelib.storage.points import PointsEntryRecord
@@ -141,7 +142,26 @@ def test_completing_an_order_earns_a_point_per_yuan_once(client, shop):
     assert view["balance"] == 128 and [entry["kind"] for entry in view["history"]] == ["earn_order"]
 
 
-def test_paying_enough_reaches_vip_and_the_next_preview_takes_its_discount(client, shop):
+def complete(client, shop, order: dict) -> None:
+    assert call(client, "POST", f"/v1/admin/orders/{order['order_id']}/ship", SHIPMENT, token=shop["admin"])[0] == 200
+    status, done, _ = call(client, "POST", f"/v1/orders/{order['order_id']}/confirm-receipt", token=shop["user"])
+    assert status == 200 and done["status"] == "completed"
+
+
+def return_one_box(client, shop, order: dict) -> None:
+    """A return of one box of cherries, approved and received by the merchant (then refunded)."""
+    request = call(client, "POST", f"/v1/orders/{order['order_id']}/after-sales",
+                   {"kind": "return", "reason": "坏了一盒", "lines": [{"sku_id": "sku-cherry-1kg", "quantity": 1}]},
+                   token=shop["user"])[1]
+    call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/approve", token=shop["admin"])
+    call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/receive", token=shop["admin"])
+
+
+def my_level(client, shop) -> str:
+    return call(client, "GET", "/v1/me", token=shop["user"])[1]["member_level"]
+
+
+def test_completing_enough_reaches_vip_and_the_next_preview_takes_its_discount(client, shop):
     status, rules, _ = call(client, "PATCH", "/v1/admin/member-levels",
                             {"levels": [{"level": "vip", "threshold_fen": 20_000, "discount_permille": 950}]},
                             token=shop["admin"])
@@ -150,24 +170,31 @@ def test_paying_enough_reaches_vip_and_the_next_preview_takes_its_discount(clien
     first = place(client, shop, sku="sku-cherry-1kg", quantity=2)  # 256 yuan
     assert not [a for a in first["adjustments"] if a["kind"] == "member_level"]
     pay(client, shop, first)
-    assert call(client, "GET", "/v1/me", token=shop["user"])[1]["member_level"] == "vip"
+    assert my_level(client, shop) == "normal"  # paid is not yet kept: the spend counts on completion
+    complete(client, shop, first)
+    assert my_level(client, shop) == "vip" and member_store.get_spend(shop["user_id"]).lifetime_fen == 25_600
     quote = call(client, "POST", "/v1/checkout/preview", order_body(), token=shop["user"])[1]
     assert {"kind": "member_level", "code": "vip", "amount_fen": 640, "description": "会员9.5折"} in quote["adjustments"]
     assert quote["payable_fen"] == 12_800 - 640
 
 
-def test_a_full_refund_takes_the_spend_back_and_the_level_with_it(client, shop):
+def test_a_refund_before_completion_is_never_counted_and_one_after_takes_its_amount_back(client, shop):
     shop["sim"].state.pay.refund_delay_ms = 50
     call(client, "PATCH", "/v1/admin/member-levels",
          {"levels": [{"level": "vip", "threshold_fen": 20_000, "discount_permille": 950}]}, token=shop["admin"])
-    order = place(client, shop, quantity=2)
+    order = place(client, shop, quantity=3)  # 384 yuan
     pay(client, shop, order)
-    assert call(client, "GET", "/v1/me", token=shop["user"])[1]["member_level"] == "vip"
     request = call(client, "POST", f"/v1/orders/{order['order_id']}/after-sales",
-                   {"kind": "refund", "reason": "不想要了"}, token=shop["user"])[1]
+                   {"kind": "refund", "reason": "买多了", "lines": [{"sku_id": "sku-cherry-1kg", "quantity": 1}]},
+                   token=shop["user"])[1]
     call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/approve", token=shop["admin"])
-    _wait_until(lambda: orders.get_order(order["order_id"]).status == "refunded")
-    assert call(client, "GET", "/v1/me", token=shop["user"])[1]["member_level"] == "normal"
+    _wait_until(lambda: orders.get_order(order["order_id"]).refunded_fen == 12_800)
+    assert member_store.get_spend(shop["user_id"]).lifetime_fen == 0
+    complete(client, shop, order)
+    assert member_store.get_spend(shop["user_id"]).lifetime_fen == 25_600 and my_level(client, shop) == "vip"
+    return_one_box(client, shop, order)
+    _wait_until(lambda: orders.get_order(order["order_id"]).refunded_fen == 25_600)
+    assert member_store.get_spend(shop["user_id"]).lifetime_fen == 12_800 and my_level(client, shop) == "normal"
 
 
 @pytest.mark.parametrize("body", [
@@ -207,11 +234,7 @@ def test_a_return_after_completion_takes_back_the_points_the_order_earned_once(c
     call(client, "POST", f"/v1/admin/orders/{order['order_id']}/ship", SHIPMENT, token=shop["admin"])
     call(client, "POST", f"/v1/orders/{order['order_id']}/confirm-receipt", token=shop["user"])
     assert my_points(client, shop)["balance"] == 256
-    request = call(client, "POST", f"/v1/orders/{order['order_id']}/after-sales",
-                   {"kind": "return", "reason": "坏了一盒", "lines": [{"sku_id": "sku-cherry-1kg", "quantity": 1}]},
-                   token=shop["user"])[1]
-    call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/approve", token=shop["admin"])
-    call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/receive", token=shop["admin"])
+    return_one_box(client, shop, order)
     _wait_until(lambda: orders.get_order(order["order_id"]).refunded_fen == 12_800)
     _wait_until(lambda: my_points(client, shop)["balance"] == 128)
     view = my_points(client, shop)

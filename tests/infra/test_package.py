@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,8 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("package")
     generated = _generate(STAGE, out)
     assert generated.returncode == 0, generated.stderr
+    font = _run([sys.executable, "-m", "infra.poster_font"], timeout=300)  # as `make package`: into vendor/
+    assert font.returncode == 0, font.stdout + font.stderr
     packaged = _run([_tool("chalice"), "package", "--stage", STAGE,
                      "--merge-template", str(out / "infra.json"), str(out / "package")], timeout=300)
     assert packaged.returncode == 0, (
@@ -267,19 +270,32 @@ def test_config_uses_the_policy_files_for_deployed_stages_only():
 
 
 def test_every_function_role_carries_the_policy_file_with_its_arns_built_by_cloudformation(sam):
-    from infra.build_template import package_policy
+    from infra.build_template import FUNCTIONS_POLICY, package_policy
 
     # The archive's delivery role is Firehose's, not a function's (test_analytics_archive_* below).
     roles = {name: role for name, role in _of_type(sam, "AWS::IAM::Role").items()
              if name != "AnalyticsArchiveDeliveryRole"}
     functions = _of_type(sam, "AWS::Serverless::Function")
     assert functions and len(roles) == len(functions)
+    # Written once, on every role (not Chalice's inline copy per role: 28 copies made the template
+    # bigger than CloudFormation's 1 MB), and every function waits for it.
+    policy = sam["Resources"][FUNCTIONS_POLICY]
+    assert policy["Type"] == "AWS::IAM::Policy"
+    assert policy["Properties"]["PolicyDocument"] == package_policy(_committed_policy(STAGE))
+    assert sorted(ref["Ref"] for ref in policy["Properties"]["Roles"]) == sorted(roles)
     for name, role in roles.items():
-        [policy] = role["Properties"]["Policies"]
-        assert policy["PolicyName"] == f"{name}Policy"
-        assert policy["PolicyDocument"] == package_policy(_committed_policy(STAGE)), name
-    for function in functions.values():
+        assert role["Properties"]["Policies"] == [], name
+    for name, function in functions.items():
         assert function["Properties"]["Role"]["Fn::GetAtt"][0] in roles
+        assert function["DependsOn"] == [FUNCTIONS_POLICY], name
+
+
+def test_the_package_is_well_under_cloudformations_template_size_limit(built):
+    # 1,000,000 bytes through S3 (cfn-lint E1002 checks the limit itself); keep room to grow.
+    # `aws cloudformation package` re-serializes sam.json (YAML, or JSON indented by 4 with
+    # --use-json), so the room is in the content, not in how sam.json is spaced.
+    *_, sam_path = built
+    assert sam_path.stat().st_size < 700_000
 
 
 def _strings(value, path: str = "", key: str = ""):
@@ -310,8 +326,9 @@ def test_every_arn_in_the_package_names_its_partition_with_aws_partition(sam):
 
 
 def test_the_stacks_own_resources_are_pinned_to_its_region_and_account(sam):
-    role = sam["Resources"]["ApiHandlerRole"]
-    for statement in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+    from infra.build_template import FUNCTIONS_POLICY
+
+    for statement in sam["Resources"][FUNCTIONS_POLICY]["Properties"]["PolicyDocument"]["Statement"]:
         for resource in statement["Resource"]:
             arn = resource["Fn::Sub"]
             service = arn.removeprefix("arn:${AWS::Partition}:").partition(":")[0]
@@ -539,3 +556,43 @@ def test_cfn_lint_passes_on_the_merged_package(built):
     *_, sam_path = built
     linted = _run([_tool("cfn-lint"), "--", str(sam_path)])
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+# --- share posters ----------------------------------------------------------------------------
+
+def test_the_zip_carries_the_posters_font_cut_to_gb2312_not_the_full_collection(built):
+    from chalicelib.services.poster_render import SUBSET_FONT
+
+    *_, sam_path = built
+    with zipfile.ZipFile(sam_path.with_name("deployment.zip")) as archive:
+        entries = {entry.filename: entry for entry in archive.infolist()}
+    font = entries[f"poster_fonts/{SUBSET_FONT.name}"]  # where poster_render looks, beside chalicelib/
+    assert "chalicelib/services/poster_render.py" in entries
+    assert 2_000_000 < font.file_size < 4_000_000
+    assert (font.external_attr >> 16) & 0o444 == 0o444  # readable by Lambda's user
+    assert not [name for name in entries if name.startswith("manimgx_fonts_cjk") or name.endswith(".ttc")]
+    assert sum(entry.file_size for entry in entries.values()) < 70_000_000  # unzipped; Lambda allows 250 MB
+
+
+def test_the_poster_cache_is_a_private_expiring_bucket_only_the_api_may_use(sam):
+    from infra.build_template import POSTER_EXPIRY_DAYS
+
+    resources = sam["Resources"]
+    bucket = resources["PosterBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                                        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    [expiry] = [rule for rule in bucket["LifecycleConfiguration"]["Rules"] if rule["Id"] == "posters"]
+    assert expiry == {"Id": "posters", "Status": "Enabled", "Prefix": "posters/", "ExpirationInDays": POSTER_EXPIRY_DAYS}
+    [deny] = resources["PosterBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    grant = resources["PosterCachePolicy"]["Properties"]
+    assert grant["Roles"] == [{"Ref": "ApiHandlerRole"}]
+    statements = {s["Sid"]: s for s in grant["PolicyDocument"]["Statement"]}
+    assert statements["ReadAndWritePosters"]["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert statements["ReadAndWritePosters"]["Resource"] == [{"Fn::Sub": "${PosterBucket.Arn}/posters/*"}]
+    assert statements["SeeMissingPosters"]["Action"] == ["s3:ListBucket"]
+    variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["POSTER_BUCKET"] == {"Ref": "PosterBucket"}
+    # The policy file (shared with `chalice deploy`) names no bucket.
+    assert "s3:" not in json.dumps(_committed_policy(STAGE))

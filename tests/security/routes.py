@@ -11,8 +11,10 @@ from chalicelib.api.http import ROUTES, RouteSpec
 OWNED_IDS = ("order_id", "address_id", "request_id", "ticket_id")
 # Ids in user routes that name no one's resource: a catalog SKU, as a line of the caller's own cart;
 # a flash sale, which everyone may enter; a product, as one of the caller's own favorites; a
-# public review, which anyone may report.
-SHARED_IDS = ("sku_id", "sale_id", "template_id", "product_id", "review_id")  # catalog-like: the same for every user
+# public review, which anyone may report; a group-buy's group and a bargain, shared to be joined or cut
+# (they show nicknames and avatars only).
+SHARED_IDS = ("sku_id", "sale_id", "template_id", "product_id", "review_id",  # catalog-like: the same for every user
+              "group_id", "bargain_id")
 
 ADDRESS = {"name": "张三", "phone": "13800138000", "province": "上海市", "city": "上海市", "district": "徐汇区",
            "detail": "漕溪北路88号"}

@@ -39,6 +39,7 @@ NOT_AT_IMPORT = (
     "pynamodb", "boto3", "botocore", "s3transfer", "urllib3",  # AWS: storage and queues, on first use
     "wechatpy", "xmltodict", "requests",  # WeChat Pay v2
     "cryptography",  # WeChat Pay v3, the open API's decryption
+    "PIL", "manimgx_fonts_cjk",  # share posters: drawn when one is made (services/poster_render.py)
 )
 
 # Run in a fresh interpreter: this test process has imported the services long ago (conftest).
