@@ -315,6 +315,8 @@ def transaction_actions(usage: Usage, n: int) -> dict[str, dict[str, float]]:
 
 
 def _measure_all(simulator: Any, dynamodb_endpoint: str, n: int, warmup: int) -> dict:
+    from local.sqs_reset import recreate_all_queues
+
     from local.chalice_client import thread_safe_client
     from chalicelib import queues
     from chalicelib.storage import schema
@@ -335,6 +337,7 @@ def _measure_all(simulator: Any, dynamodb_endpoint: str, n: int, warmup: int) ->
         sqs.attach_client(queues._client())
         try:
             for scenario in _scenarios(client):
+                recreate_all_queues()  # moto's SQS slows with every queued timer (local/sqs_reset.py)
                 result, usage = measure(scenario, meter, sqs, floor, n, warmup, floor_samples)
                 result["theoretical"] = theoretical_per_request(usage, fetch, n)
                 if scenario.name in ("place_order", "place_order_coupons", "place_order_points"):

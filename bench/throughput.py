@@ -122,6 +122,9 @@ def _warm_engine() -> None:
 def _run_config(count: int, users: int, endpoints: dict[str, str]) -> dict[str, Any]:
     import multiprocessing
 
+    from local.sqs_reset import recreate_all_queues
+
+    recreate_all_queues()  # moto's SQS slows with every queued timer: each configuration starts empty
     load_before = _load()
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(count, timeout=BARRIER_TIMEOUT_S), context.Queue()

@@ -137,14 +137,9 @@ def _empty_tables() -> None:
 
 
 def _purge_queues() -> None:
-    """Recreate every queue: draining would miss delayed messages (order timers), and
-    PurgeQueue is limited to once a minute per queue. moto allows the quick re-create."""
-    client = queues._client()
-    for spec in queues.ALL_QUEUES:
-        for name in (spec.name, spec.dead_letter_name):
-            client.delete_queue(QueueUrl=client.get_queue_url(QueueName=name)["QueueUrl"])
-    queues.queue_url.cache_clear()
-    queues.create_all_queues()
+    from local.sqs_reset import recreate_all_queues
+
+    recreate_all_queues()
 
 
 @pytest.fixture
