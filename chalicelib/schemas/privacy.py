@@ -151,6 +151,7 @@ class DataExport(ResponseModel):
     # The points ledger (storage/points.py) adds its section here: a builder appended to
     # services/privacy.py EXPORT_SECTIONS under the name "points" fills it.
     points: Any = Field(default=None, description="the points ledger: balance, lots and history")
+    commissions: Any = Field(default=None, description="a distributor's commission figures (fen) and ledger")
     truncated: list[str] = Field(default_factory=list,
                                  description="sections cut at their bound (contact the store for the rest)")
 

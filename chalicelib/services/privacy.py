@@ -30,7 +30,9 @@ from chalicelib.schemas import privacy as out
 from chalicelib.settings import get_settings
 from chalicelib.storage import (addresses, after_sales, consents, coupons, favorites, history, order_lists, payments,
                                 privacy_audit, rate_limits, reviews, users)
+from chalicelib.storage import commissions as commission_store
 from chalicelib.storage import events as event_store
+from chalicelib.storage import group_buys as group_store
 from chalicelib.storage import members as member_store
 from chalicelib.storage import rfm as rfm_store
 from chalicelib.storage import points as point_store
@@ -257,10 +259,19 @@ def _points(context: ExportContext) -> dict[str, Any]:
                         for entry in context.bounded("points", entries)]}
 
 
+def _commissions(context: ExportContext) -> dict[str, Any]:
+    """A distributor's commission account and its ledger (money the store owed or paid them)."""
+    user_id = context.user.user_id
+    entries, _ = commission_store.entries(user_id, MAX_ITEMS)
+    return {**commission_store.get_account(user_id),
+            "history": [{"kind": entry.kind, "amount_fen": entry.amount_fen, "ref": entry.ref,
+                         "at": clock.to_iso(entry.at)} for entry in context.bounded("commissions", entries)]}
+
+
 EXPORT_SECTIONS: list[tuple[str, Callable[[ExportContext], Any]]] = [
     ("profile", _profile), ("consents", _consents), ("addresses", _addresses), ("orders", _orders),
     ("coupons", _coupons), ("reviews", _reviews), ("favorites", _favorites), ("history", _history),
-    ("after_sales", _after_sales), ("points", _points),
+    ("after_sales", _after_sales), ("points", _points), ("commissions", _commissions),
 ]
 
 
@@ -335,6 +346,12 @@ def _refuse_while_open(user: users.User) -> None:
                 break
     blocking += [{"order_id": request.order_id, "reason": "after_sales_open"} for request in _after_sales_of(user)
                  if request.status not in FINAL_AFTER_SALES]
+    owed = commission_store.get_account(user.user_id)  # money the store owes a distributor
+    if owed["frozen_fen"] > 0 or owed["available_fen"] > 0 or owed["pending_fen"] > 0:
+        raise Conflict("The account has commissions not yet withdrawn (frozen, available or being paid): "
+                       "withdraw them, or wait for the withdrawal, before deleting the account",
+                       code="commission_balance", details=[{name: owed[name] for name in
+                                                            ("frozen_fen", "available_fen", "pending_fen")}])
     if blocking:
         unique = list({item["order_id"]: item for item in blocking}.values())
         raise OpenOrders(details=unique[:MAX_DETAILS])
@@ -361,6 +378,8 @@ def _erase(user: users.User, tombstone: str) -> None:
     count(user_id, "after_sales", sum(privacy_audit.anonymise_after_sale(r.request_id, user_id, tombstone,
                                                                          FINAL_AFTER_SALES)
                                       for r in _after_sales_of(user) if r.status in FINAL_AFTER_SALES))
+    count(user_id, "group_members", sum(group_store.forget_member_profile(order.offer["id"], user_id)
+                                        for order in orders if order.offer and order.offer.get("kind") == "group_buy"))
     count(user_id, "orders", sum(privacy_audit.anonymise_order(order.order_id, user_id, tombstone,
                                                                FINAL_ORDER_STATUSES, order.shipment is not None)
                                  for order in orders if order.status in FINAL_ORDER_STATUSES))

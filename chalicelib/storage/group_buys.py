@@ -312,3 +312,11 @@ def start_member_refund(member: Member, activity_id: str, refund: Refund) -> Non
         if failed_indexes(error):
             raise RefundTaken(member.order_id) from None
         raise
+
+
+def forget_member_profile(group_id: str, user_id: str) -> int:
+    """PIPL deletion: the member's nickname and avatar copy goes (its place and money facts stay,
+    keyed as they were). 1 if there was a member item, else 0."""
+    record = GroupBuyRecord(group_id, MEMBER_PREFIX + user_id)
+    return int(update_if(record, [GroupBuyRecord.nickname.remove(), GroupBuyRecord.avatar_url.remove()],
+                         GroupBuyRecord.pk.exists()))

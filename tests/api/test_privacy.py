@@ -13,7 +13,8 @@ from chalicelib.storage.users import UserRecord
 from tests.api.helpers import admin_token, assert_envelope, call, log_in
 from tests.api.privacy_helpers import ADDRESS, fill_every_store
 
-SECTIONS = {"profile", "consents", "addresses", "orders", "coupons", "reviews", "favorites", "history", "after_sales"}
+SECTIONS = {"profile", "consents", "addresses", "orders", "coupons", "reviews", "favorites", "history", "after_sales",
+            "points", "commissions"}
 
 
 def _ledger(user_id: str) -> list[ConsentRecord]:
@@ -116,6 +117,8 @@ def test_the_export_has_every_section_and_nothing_of_another_user(client, demo_s
     assert SECTIONS <= set(export) and export["truncated"] == []
     assert export["points"]["balance"] == export["profile"]["points"] > 0  # the completed order earned some
     assert "earn_order" in {entry["kind"] for entry in export["points"]["history"]}
+    assert export["commissions"] == {"frozen_fen": 0, "available_fen": 0, "pending_fen": 0, "withdrawn_fen": 0,
+                                     "clawed_back_fen": 0, "history": []}  # not a distributor: an empty account
     assert export["profile"]["user_id"] == alice["user_id"] and export["profile"]["nickname"] == "张三丰"
     assert export["profile"]["birthday"] == "1990-05-01"
     assert [c["version"] for c in export["consents"]] == ["2024-01"]

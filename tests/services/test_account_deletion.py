@@ -194,3 +194,33 @@ def test_other_users_are_untouched(client, shop):
     assert OrderRecord.get(theirs["order_id"]).user_id == bob["user_id"]
     assert len(_partition(AddressRecord, bob["user_id"])) >= 1
     assert len(_partition(ConsentRecord, bob["user_id"])) == 1
+
+
+def test_commissions_not_yet_withdrawn_block_deletion(client, shop):
+    """Money the store owes a distributor is never erased with the account: withdraw it first."""
+    from chalicelib.storage.commissions import CommissionAccountRecord
+
+    token, user_id, _ = shop
+    CommissionAccountRecord(user_id, frozen_fen=0, available_fen=1200, pending_fen=0).save()
+    status, body, _ = call(client, "DELETE", "/v1/me", token=token)
+    assert status == 409
+    assert_envelope(body, "commission_balance")
+    assert body["Details"] == [{"frozen_fen": 0, "available_fen": 1200, "pending_fen": 0}]
+    assert privacy_audit.get_deletion(user_id) is None and call(client, "GET", "/v1/me", token=token)[0] == 200
+    CommissionAccountRecord(user_id, available_fen=-300).save()  # a debt (a clawback after settling) does not block
+    assert call(client, "DELETE", "/v1/me", token=token)[0] == 200
+
+
+def test_deletion_takes_the_nickname_and_avatar_off_the_users_group_buy_places(client, shop):
+    from chalicelib.storage.group_buys import MEMBER_PREFIX, GroupBuyRecord
+
+    token, user_id, admin = shop
+    order = completed_order(client, token, admin)
+    OrderRecord(order["order_id"]).update(actions=[OrderRecord.offer.set(
+        {"kind": "group_buy", "id": "g-test-1", "activity_id": "act-1"})])
+    GroupBuyRecord("g-test-1", MEMBER_PREFIX + user_id, user_id=user_id, order_id=order["order_id"],
+                   nickname="小爱", avatar_url="https://img.example.com/a.png", leader=True).save()
+    status, receipt, _ = call(client, "DELETE", "/v1/me", token=token)
+    assert status == 200 and receipt["deleted"]["group_members"] == 1, receipt
+    member = GroupBuyRecord.get("g-test-1", MEMBER_PREFIX + user_id, consistent_read=True)
+    assert member.nickname is None and member.avatar_url is None and member.leader  # the place itself stays
