@@ -108,6 +108,10 @@ def ship_package(order_id: str, wanted: dict[str, int], carrier: str, tracking_n
         shipping_info.check_carrier(order, carrier)
         held = claims_store.get_claims(order_id)
         units_after, complete = _plan(order, held, wanted)
+        if complete and not order.refunds_in_flight and _undecided_refund_requests(order, held):
+            raise Conflict("A refund request holds the order's other units: approve or reject it before the last "
+                           "package (once shipped, an unshipped refund can no longer be approved)",
+                           code="refund_request_open", details=[{"order_id": order_id}])
         now = clock.now()
         package = {"shipment_id": f"{order.ship_version + 1}", "carrier": carrier, "tracking_no": tracking_no,
                    "lines": [{"sku_id": sku_id, "quantity": units} for sku_id, units in wanted.items()],
@@ -142,6 +146,14 @@ def _same_package(order: orders.Order, wanted: dict[str, int], carrier: str, tra
         raise Conflict("This tracking number was used for another package of this order", code="tracking_no_reused",
                        details=[{"field": "tracking_no", "shipment_id": package.get("shipment_id")}])
     return None
+
+
+def _undecided_refund_requests(order: orders.Order, held: claims_store.Claims) -> bool:
+    """Whether live requests claim more than the order has had refunded: a request still waiting
+    for the merchant (an approved one in flight is refused by the write itself). Read from the
+    items (the package's write is conditioned on the claims version as read); a refund completing
+    meanwhile can only make this refuse once more, never let through."""
+    return sum(held.amounts.values()) + held.delivery_fee_fen > order.refunded_fen
 
 
 def _plan(order: orders.Order, held: claims_store.Claims, wanted: dict[str, int]) -> tuple[dict[str, int], bool]:

@@ -160,6 +160,28 @@ def test_split_shipments_ship_the_order_when_every_line_is(client, shop):
     assert len(detail["shipments"]) == 2 and detail["shipped_units"] == {"sku-fuji-5": 3, "sku-navel-5": 1}
 
 
+def test_the_last_package_waits_for_a_refund_request_on_the_other_units(client, shop):
+    """Shipping the last package makes the order shipped, after which an unshipped refund cannot be
+    approved: a buyer's request still waiting must be decided first, never stranded."""
+    order = _order(client, shop, items=(("sku-fuji-5", 2), ("sku-navel-5", 1)))
+    status, request, _ = call(client, "POST", f"/v1/orders/{order['order_id']}/after-sales", {
+        "kind": "refund", "reason": "不要了", "lines": [{"sku_id": "sku-navel-5", "quantity": 1}]}, token=shop["user"])
+    assert status == 201, request
+    path = f"/v1/admin/orders/{order['order_id']}/shipments"
+    package = {"lines": [{"sku_id": "sku-fuji-5", "quantity": 2}], "carrier": "SF", "tracking_no": "SF500001"}
+    status, error, _ = call(client, "POST", path, package, token=shop["admin"])
+    assert status == 409 and error["Code"] == "refund_request_open", error
+    assert orders.get_order(order["order_id"]).shipped_units is None  # nothing shipped
+    status, _, _ = call(client, "POST", f"/v1/admin/after-sales/{request['request_id']}/reject",
+                        {"reason": "已备货"}, token=shop["admin"])
+    assert status == 200
+    status, shipped, _ = call(client, "POST", path, package, token=shop["admin"])
+    assert status == 200 and shipped["status"] == "paid"  # the navel orange is shippable again
+    status, shipped, _ = call(client, "POST", path, {"lines": [{"sku_id": "sku-navel-5", "quantity": 1}],
+                                                     "carrier": "SF", "tracking_no": "SF500002"}, token=shop["admin"])
+    assert status == 200 and shipped["status"] == "shipped"
+
+
 def test_the_whole_order_ship_after_a_package_ships_the_rest(client, shop):
     order = _order(client, shop, items=(("sku-fuji-5", 3),))
     call(client, "POST", f"/v1/admin/orders/{order['order_id']}/shipments",
