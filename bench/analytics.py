@@ -44,6 +44,7 @@ from datetime import datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bench import RESULTS_DIR, ROOT  # noqa: E402
+from bench.capacity import WRITE_OPERATIONS  # noqa: E402
 from bench.stats import summarize_ms  # noqa: E402
 
 N_EVENTS = 100_000
@@ -60,7 +61,6 @@ SOURCES = (("poster", 20), ("scene_1007", 25), ("scene_1011", 10), ("direct", 30
            ("search", 5))
 PRODUCTS = 200
 SPREAD_SECONDS = 24 * 3600 - 60
-WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 COUNTED = {"page_view": "pv", "product_view": "product_views", "add_to_cart": "add_to_cart", "share": "shares"}
 
 

@@ -40,7 +40,7 @@ RULES: tuple[OwnerOnly, ...] = (
     OwnerOnly(WRITES, "/v1/admin/withdrawals*"),
     OwnerOnly(WRITES, "/v1/admin/commission-rates*"),
     # prices (a flash sale's price and units are set on create and edit)
-    OwnerOnly(("PATCH",), "/v1/admin/skus/{sku_id}", fields=("price_fen",)),
+    OwnerOnly(("PATCH",), "/v1/admin/skus/{sku_id}", fields=("price_fen", "market_price_fen")),
     OwnerOnly(WRITES, "/v1/admin/flash-sales*"),
     # accounts, member levels, coupons and activities
     OwnerOnly(("GET", *WRITES), "/v1/admin/accounts*"),

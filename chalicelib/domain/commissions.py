@@ -19,7 +19,6 @@
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping
 
@@ -123,19 +122,3 @@ def clawback(lines: tuple[LineCommission, ...], refund_lines: Iterable[tuple[str
         after.append(claw_units(line, units) if units else line)
     taken = sum(line.clawed_fen for line in after) - sum(line.clawed_fen for line in lines)
     return tuple(after), taken
-
-
-# ------------------------------------------------------------------------- share link scene
-
-_CODE = re.compile(r"^[A-Za-z2-7]{24}$")
-
-
-def referral_code_from_scene(scene: str) -> str | None:
-    """The referral code in a share link's scene (wxacode.getUnlimited, 32 characters at most):
-    `<code>` or `<code>.<product>` (the poster's), or `r=<code>&p=<product>`; None if there is none."""
-    scene = scene.strip()
-    if "=" in scene:
-        fields = dict(part.split("=", 1) for part in scene.split("&") if "=" in part)
-        scene = fields.get("r", "")
-    code = re.split(r"[._\-&]", scene, maxsplit=1)[0]
-    return code.upper() if _CODE.match(code) else None

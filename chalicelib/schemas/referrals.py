@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 class ReferralBindBody(RequestModel):
     referrer_code: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$",
                                       description="the sharer's referral_code (GET /v1/me), from the share link")
-    scene: str | None = Field(default=None, min_length=1, max_length=128,
-                              description="instead of referrer_code: the scene of a mini-program code the user "
-                                          "opened (wxacode.getUnlimited; `<code>`, `<code>.<product>` or "
-                                          "`r=<code>&p=<product>`)")
+    scene: str | None = Field(default=None, min_length=1, max_length=32,
+                              description="instead of referrer_code: the scene of the share poster's mini-program "
+                                          "code the user opened (GET /v1/products/{id}/poster; the packing of "
+                                          "domain/posters.py); 404 referrer_not_found for any other")
 
     @model_validator(mode="after")
     def _one_source(self) -> "ReferralBindBody":

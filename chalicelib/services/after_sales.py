@@ -86,7 +86,7 @@ class ClaimPlan:
 def request_after_sale(user_id: str, order_id: str, kind: str, reason: str,
                        wanted: dict[str, int] | None) -> AfterSale:
     """Claim `wanted` (sku_id -> units; None: everything unclaimed) of the user's order."""
-    for _ in _attempts():
+    for _ in attempts():
         order = get_user_order(user_id, order_id)
         _check_kind(order, kind)
         held = after_sales.get_claims(order_id)
@@ -139,7 +139,7 @@ def refund_status(request: AfterSale) -> str | None:
 def approve(request_id: str) -> AfterSale:
     """Record the refund and move the request to refunding in one transaction, then ask WeChat.
     Approving again answers the request unchanged: only the winner of the transition asks."""
-    for _ in _attempts():
+    for _ in attempts():
         request = get_request(request_id)
         if request.status in (REFUNDING, REFUNDED):
             return request
@@ -195,7 +195,7 @@ def return_address() -> str:
 def submit_return_shipment(user_id: str, request_id: str, carrier: str, tracking_no: str) -> AfterSale:
     """The buyer's tracking number for the goods sent back (an approved return whose goods are not
     received yet; again with a corrected number replaces it)."""
-    for _ in _attempts():
+    for _ in attempts():
         request = get_user_request(user_id, request_id)
         if request.kind not in after_sales.GOODS_COME_BACK:
             raise InvalidAfterSalesKind("Only a return or an exchange sends goods back", details=[{"kind": request.kind}])
@@ -218,7 +218,7 @@ def submit_return_shipment(user_id: str, request_id: str, carrier: str, tracking
 def receive_return(request_id: str) -> AfterSale:
     """The merchant has the goods back: restock them (reason `return`) and record the refund in
     one transaction, then ask WeChat. Again: unchanged."""
-    for _ in _attempts():
+    for _ in attempts():
         request = get_request(request_id)
         if request.kind not in after_sales.GOODS_COME_BACK:
             raise InvalidAfterSalesKind("Only a return or an exchange has goods to receive",
@@ -309,7 +309,7 @@ def _received_for_exchange(request: AfterSale, order: Order) -> bool:
 
 def ship_replacement(request_id: str, carrier: str, tracking_no: str) -> AfterSale:
     """exchanging -> exchanged with the replacement's tracking (again: unchanged)."""
-    for _ in _attempts():
+    for _ in attempts():
         request = get_request(request_id)
         if request.kind != "exchange":
             raise InvalidAfterSalesKind("Only an exchange ships a replacement", details=[{"kind": request.kind}])
@@ -330,7 +330,7 @@ def ship_replacement(request_id: str, carrier: str, tracking_no: str) -> AfterSa
 def dispute(user_id: str, request_id: str, reason: str) -> AfterSale:
     """The buyer contests a rejection, once, within DISPUTE_DAYS: -> disputed, the merchant's
     answer clock running again (again with the same reason: unchanged)."""
-    for _ in _attempts():
+    for _ in attempts():
         request = get_user_request(user_id, request_id)
         if request.status == DISPUTED and request.dispute_reason == reason:
             return request
@@ -378,7 +378,7 @@ def _available(sku_id: str) -> int:
 def reject(request_id: str, note: str) -> AfterSale:
     """-> rejected, releasing its units; rejecting again answers it unchanged. A request whose
     refund is under way or done cannot be rejected (409)."""
-    for _ in _attempts():
+    for _ in attempts():
         request = get_request(request_id)
         if request.status == REJECTED:
             return request
@@ -525,7 +525,7 @@ def _forbidden(request: AfterSale, action: str) -> InvalidOrderState:
                              details=[{"status": request.status, "request_id": request.request_id}])
 
 
-def _attempts() -> Iterator[int]:
+def attempts() -> Iterator[int]:
     """Bounded tries with full-jitter backoff, so requests racing on one order spread out."""
     for attempt in range(MAX_ATTEMPTS):
         if attempt:

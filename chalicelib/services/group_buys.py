@@ -154,7 +154,7 @@ def group_out(group: Group) -> GroupOut:
 
 # ------------------------------------------------------------------------------------ paying
 
-def pay_into_group(order: orders.Order, payment: Payment, now: datetime, extra_updates: list) -> str:
+def pay_into_group(order: orders.Order, payment: Payment, now: datetime) -> str:
     """Apply the payment of a group order with its place in the group, in one transaction: what
     it does is decided from the group as read (domain/group_buy.plan_payment) and conditioned on
     exactly that, so a payment that raced another is decided again. Raises DuplicatePayment or
@@ -166,7 +166,7 @@ def pay_into_group(order: orders.Order, payment: Payment, now: datetime, extra_u
         plan = rules.plan_payment(_facts(group), order.order_id, now)
         writes, order_actions, new_group = _payment_writes(order, group, plan, now)
         try:
-            transactions.pay_order(order, payment, now, extra_updates=[*writes, *extra_updates],
+            transactions.pay_order(order, payment, now, extra_updates=writes,
                                    order_actions=order_actions)
         except (store.GroupMoved, store.MemberMoved, store.GroupTaken, store.AlreadyMember):
             continue

@@ -123,5 +123,6 @@ def _close_unpaid(member: Member) -> bool:
     try:
         order_lifecycle.release_unpaid(order, "group_failed")
     except transactions.StatusChanged:
-        pass
+        return True  # paid or closed meanwhile
+    order_lifecycle.stock_released(order)  # back above a low-stock threshold: may alert again
     return True

@@ -45,7 +45,7 @@ def refund_lines(order_id: str, request_id: str, wanted: dict[str, int], reason:
 
 
 def _create(order_id: str, as_id: str, wanted: dict[str, int], reason: str) -> AfterSale:
-    for _ in after_sales._attempts():
+    for _ in after_sales.attempts():
         order = get_order(order_id)
         if order.status != "paid" or not order.transaction_id:
             raise InvalidOrderState(f"An order that is {order.status} cannot be refunded by the merchant here"

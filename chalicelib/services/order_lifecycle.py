@@ -62,7 +62,7 @@ def cancel_order(user_id: str, order_id: str) -> orders.Order:
     except transactions.StatusChanged:  # paid or timed out meanwhile
         return _as_it_now_is(order_id, OrderEvent.CANCEL)
     log.info("order cancelled by the user", order_id=order_id)
-    _stock_released(order)
+    stock_released(order)
     return get_order(order_id)
 
 
@@ -86,7 +86,7 @@ def close_if_overdue(order_id: str) -> str:
     except transactions.StatusChanged:
         return "not_pending"
     log.info("unpaid order closed at its deadline", order_id=order_id)
-    _stock_released(order)
+    stock_released(order)
     return "closed"
 
 
@@ -112,7 +112,7 @@ def release_unpaid(order: orders.Order, reason: str) -> None:
         transactions.cancel_order_releasing_stock(order, reason, now, extra_updates=points_back)
 
 
-def _stock_released(order: orders.Order) -> None:
+def stock_released(order: orders.Order) -> None:
     """Units came back: SKUs back above their threshold may alert again on the next crossing."""
     stock.after_stock_moved([line.sku_id for line in order.lines], decreased=False)
 
@@ -164,7 +164,7 @@ def ship_order(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
     try:
         shipped = orders.ship(order_id, now, shipment, timer=(orders.TIMER_AUTO_CONFIRM, now + auto_confirm_after()))
     except orders.RefundInFlight as error:
-        raise _refund_in_progress(error.args[0]) from None
+        raise refund_in_progress(error.args[0]) from None
     except ConditionFailed:
         return _as_it_now_is(order_id, OrderEvent.SHIP)
     notifications.notify_order_event(shipped, "shipped", now)  # never raises
@@ -180,7 +180,7 @@ def check_group_succeeded(order: orders.Order) -> None:
                        code="group_not_succeeded", details=[{"group_id": (order.offer or {}).get("id")}])
 
 
-def _refund_in_progress(out_refund_nos: list[str]) -> Conflict:
+def refund_in_progress(out_refund_nos: list[str]) -> Conflict:
     """409 naming the after-sales requests whose refunds of unshipped units are under way."""
     details = []
     for out_refund_no in out_refund_nos:

@@ -11,15 +11,13 @@ packages ships the rest as one more package.
 """
 from __future__ import annotations
 
-import random
-import time
 from typing import Any
 
 from chalicelib import audit_context, clock
 from chalicelib.domain.order_status import InvalidOrderState
 from chalicelib.errors import AppError, BadRequest, Conflict
 from chalicelib.log import get_logger
-from chalicelib.services import notifications, order_lifecycle, shipping_info
+from chalicelib.services import after_sales, notifications, order_lifecycle, shipping_info
 from chalicelib.services.order_reads import get_order
 from chalicelib.storage import after_sales as claims_store
 from chalicelib.storage import order_ops as store
@@ -27,19 +25,11 @@ from chalicelib.storage import orders
 from chalicelib.storage.base import ConditionFailed, is_transient
 
 log = get_logger(__name__)
-MAX_ATTEMPTS = 8
 
 
 class OrderBusy(Conflict):
     code = "concurrent_update"
     message = "The order changed too often meanwhile; try again"
-
-
-def _attempts():
-    for attempt in range(MAX_ATTEMPTS):
-        if attempt:
-            time.sleep(random.uniform(0, min(0.2, 0.01 * 2 ** attempt)))
-        yield attempt
 
 
 def order_target(order_id: str) -> str:
@@ -85,8 +75,11 @@ def ship_whole(order_id: str, carrier: str, tracking_no: str) -> orders.Order:
         rest = {line.sku_id: line.quantity - (order.shipped_units or {}).get(line.sku_id, 0) for line in order.lines}
         held = claims_store.get_claims(order_id)
         wanted = {sku_id: units - held.units.get(sku_id, 0) for sku_id, units in rest.items()}
-        return ship_package(order_id, {sku_id: units for sku_id, units in wanted.items() if units > 0},
-                            carrier, tracking_no, by=None)
+        wanted = {sku_id: units for sku_id, units in wanted.items() if units > 0}
+        if not wanted:
+            raise Conflict("Every unit not yet shipped is held by a refund request: decide it first",
+                           code="nothing_to_ship", details=[{"order_id": order_id}])
+        return ship_package(order_id, wanted, carrier, tracking_no, by=None)
     return order_lifecycle.ship_order(order_id, carrier, tracking_no)
 
 
@@ -96,7 +89,7 @@ def ship_package(order_id: str, wanted: dict[str, int], carrier: str, tracking_n
                  by: str | None) -> orders.Order:
     """Ship `wanted` (sku_id -> units) of a paid order as one package. Again with the same
     tracking number and lines: unchanged."""
-    for _ in _attempts():
+    for _ in after_sales.attempts():
         order = get_order(order_id)
         replay = _same_package(order, wanted, carrier, tracking_no)
         if replay is not None:
@@ -120,7 +113,7 @@ def ship_package(order_id: str, wanted: dict[str, int], carrier: str, tracking_n
         try:
             shipped = store.ship_package(order, held.version, package, units_after, complete, now, timer)
         except store.RefundInFlight as in_flight:
-            raise order_lifecycle._refund_in_progress(in_flight.args[0]) from None
+            raise order_lifecycle.refund_in_progress(in_flight.args[0]) from None
         except store.Contended:
             continue
         log.info("package shipped", order_id=order_id, complete=complete, tracking_no=tracking_no)
@@ -185,7 +178,7 @@ ADDRESS_FIELDS = ("name", "phone", "province", "city", "district", "detail", "po
 def change_address(order_id: str, new: dict[str, Any], reason: str) -> orders.Order:
     """Before shipping only (409 already_shipped): conditioned on the status and on the address
     as read, audited with the address before and after."""
-    for _ in _attempts():
+    for _ in after_sales.attempts():
         order = get_order(order_id)
         if order.status not in store.NOT_SHIPPED or order.shipments:
             raise Conflict(f"The order is {order.status}{' (partly shipped)' if order.shipments else ''}: its address "
@@ -208,7 +201,7 @@ def change_address(order_id: str, new: dict[str, Any], reason: str) -> orders.Or
 
 
 def add_remark(order_id: str, text: str, by: str) -> orders.Order:
-    for _ in _attempts():
+    for _ in after_sales.attempts():
         order = get_order(order_id)
         if len(order.remarks) >= store.MAX_REMARKS:
             raise Conflict(f"An order keeps at most {store.MAX_REMARKS} remarks", code="too_many_remarks")

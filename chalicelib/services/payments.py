@@ -159,7 +159,7 @@ def _pay_group_order(order: orders.Order, payment: Payment, now: datetime) -> st
     """A group order's payment takes its place in its group in the payment's own transaction, or
     leads a new group when its group can take it no more (services/group_buys.py): never refused,
     never lost for the group's sake."""
-    group_buys.pay_into_group(order, payment, now, [])
+    group_buys.pay_into_group(order, payment, now)
     log.info("order paid", order_id=order.order_id, amount_fen=payment.amount_fen)
     _reward_referrer(order)
     notifications.notify_order_event(order, "paid", now)

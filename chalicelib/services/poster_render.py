@@ -90,6 +90,9 @@ def _open(data: bytes, formats: frozenset[str], max_side: int | None = None) -> 
     try:
         image.draft("RGB", (layout.IMAGE_SIZE, layout.IMAGE_SIZE))  # JPEG: decode scaled down
         image.load()
+        # Other formats decode whole: shrink before any copy (RGBA, the flat canvas), so a large
+        # PNG within the download limit cannot take the function's memory several times over.
+        image.thumbnail((layout.IMAGE_SIZE * 2, layout.IMAGE_SIZE * 2))
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise UnusableImage(str(error)[:200]) from None
     return image
@@ -129,7 +132,7 @@ def _code(data: bytes) -> Image.Image:
 
 @functools.lru_cache(maxsize=16)
 def _font(size: int, weight: str) -> ImageFont.FreeTypeFont:
-    path, index = _font_file()
+    path, index = font_file()
     font = ImageFont.truetype(path, size, index=index)
     try:
         font.set_variation_by_name(weight)  # the bundled font is variable (Thin to Black)
@@ -139,7 +142,7 @@ def _font(size: int, weight: str) -> ImageFont.FreeTypeFont:
 
 
 @functools.lru_cache(maxsize=1)
-def _font_file() -> tuple[str, int]:
+def font_file() -> tuple[str, int]:
     """(path, face index) of the CJK font: POSTER_FONT; else the package's Noto Sans CJK SC cut to
     GB2312 (SUBSET_FONT, only in the deployment zip); else the full font (a dev requirement)."""
     configured = poster_settings.font_path()

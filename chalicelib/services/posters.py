@@ -73,6 +73,7 @@ def poster_content(user_id: str, product: Product) -> rules.PosterContent:
 def _make(content: rules.PosterContent) -> bytes:
     from chalicelib.services import poster_images, poster_render  # Pillow: only when a poster is drawn
 
+    poster_render.font_file()  # a missing font is 409 before WeChat is asked (its quota is daily)
     code = mini_program_code(content)
     picture = poster_images.fetch(content.image_url)
     try:

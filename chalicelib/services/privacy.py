@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable
 
-from chalicelib import clock
+from chalicelib import clock, distribution_settings
 from chalicelib.domain import identity
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.rate_limits import RateLimit
@@ -347,7 +347,8 @@ def _refuse_while_open(user: users.User) -> None:
     blocking += [{"order_id": request.order_id, "reason": "after_sales_open"} for request in _after_sales_of(user)
                  if request.status not in FINAL_AFTER_SALES]
     owed = commission_store.get_account(user.user_id)  # money the store owes a distributor
-    if owed["frozen_fen"] > 0 or owed["available_fen"] > 0 or owed["pending_fen"] > 0:
+    withdrawable = owed["available_fen"] >= distribution_settings.load().withdrawal_min_fen  # less can never leave
+    if owed["frozen_fen"] > 0 or owed["pending_fen"] > 0 or withdrawable:
         raise Conflict("The account has commissions not yet withdrawn (frozen, available or being paid): "
                        "withdraw them, or wait for the withdrawal, before deleting the account",
                        code="commission_balance", details=[{name: owed[name] for name in

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chalicelib import clock
-from chalicelib.domain.commissions import referral_code_from_scene
+from chalicelib.domain import posters
 from chalicelib.domain.identity import user_id_for_referral_code
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.log import get_logger
@@ -35,10 +35,13 @@ BIND_WINDOW = timedelta(hours=NEW_USER_HOURS)
 
 
 def bind(user_id: str, referrer_code: str | None, scene: str | None = None) -> users.User:
-    """Bind the user to the owner of `referrer_code` (or of the code in a share link's `scene`);
-    returns the user as bound."""
+    """Bind the user to the owner of `referrer_code` (or of the code in a share poster's `scene`,
+    domain/posters.py's packing); returns the user as bound."""
     if referrer_code is None:
-        referrer_code = referral_code_from_scene(scene or "") or ""
+        try:
+            referrer_code, _ = posters.decode_scene(scene or "")
+        except posters.SceneError:
+            raise _referrer_not_found() from None
     referrer_id = user_id_for_referral_code(referrer_code)
     if referrer_id is None:
         raise _referrer_not_found()

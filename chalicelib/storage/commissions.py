@@ -36,7 +36,8 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.commissions import FIGURES, LineCommission, Rate, deltas
-from chalicelib.storage.base import ConditionFailed, KeysOnlyIndex, TableMeta, response_code, table_name
+from chalicelib.storage.base import (ConditionFailed, KeysOnlyIndex, TableMeta, response_code, table_name,
+                                     update_if)
 
 SETTLE_DUE = "due"
 T = TypeVar("T")
@@ -327,15 +328,9 @@ def claw_back(c: Commission, out_refund_no: str, lines: tuple[LineCommission, ..
 
 def schedule_settlement(c: Commission, settle_at: datetime) -> bool:
     """A frozen commission of a completed order waits for `settle_at` (set once)."""
-    try:
-        OrderCommissionRecord(c.order_id, c.level).update(
-            actions=[OrderCommissionRecord.settle_due.set(SETTLE_DUE), OrderCommissionRecord.settle_at.set(settle_at)],
-            condition=(OrderCommissionRecord.status == "frozen") & OrderCommissionRecord.settle_at.does_not_exist())
-    except Exception as error:  # noqa: BLE001 - a condition failure means it is scheduled or moved on
-        if response_code(error) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(OrderCommissionRecord(c.order_id, c.level),
+                     [OrderCommissionRecord.settle_due.set(SETTLE_DUE), OrderCommissionRecord.settle_at.set(settle_at)],
+                     (OrderCommissionRecord.status == "frozen") & OrderCommissionRecord.settle_at.does_not_exist())
 
 
 @retry_contended

@@ -57,6 +57,7 @@ def test_staff_is_refused_refunds_prices_and_accounts_but_may_ship_and_edit_stoc
     order = _order(client, shop)
     refused = [
         call(client, "PATCH", "/v1/admin/skus/sku-fuji-5", {"price_fen": 1}, token=staff),
+        call(client, "PATCH", "/v1/admin/skus/sku-fuji-5", {"market_price_fen": 1}, token=staff),
         call(client, "POST", f"/v1/admin/orders/{order['order_id']}/refunds",
              {"request_id": "req-00000001", "lines": [{"sku_id": "sku-fuji-5", "quantity": 1}], "reason": "缺货"},
              token=staff),
@@ -290,6 +291,11 @@ def test_stores_are_created_edited_and_hidden_from_buyers(client, shop):
         "hours": "08:00-22:00"}, token=admin)
     assert status == 201 and store["hidden"] is False, store
     assert call(client, "PATCH", f"/v1/admin/stores/{store['store_id']}", {"hours": "8点-22点"}, token=admin)[0] == 400
+    for null in ({"name": None}, {"lat": None}, {"hidden": None}):  # null is "not sent": nothing to change
+        status, error, _ = call(client, "PATCH", f"/v1/admin/stores/{store['store_id']}", null, token=admin)
+        assert status == 400 and "send at least one" in error["Details"][0]["message"], error
+    status, error, _ = call(client, "PATCH", "/v1/admin/categories/c-fruit", {"parent_id": None}, token=admin)
+    assert status == 400, error  # "" makes a root; null is not taken for it
     status, changed, _ = call(client, "PATCH", f"/v1/admin/stores/{store['store_id']}", {"hidden": True}, token=admin)
     assert status == 200 and changed["hidden"] is True and changed["name"] == "鲜果园 静安店"
     public = [s["store_id"] for s in call(client, "GET", "/v1/stores")[1]["items"]]

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import clock
+from chalicelib.domain.posters import encode_scene
 from chalicelib.services import commissions, withdrawals
 from chalicelib.storage import orders
 from tests.api.helpers import admin_token, assert_envelope, call, log_in, place_pickup_order, sim_call
@@ -23,7 +24,7 @@ def shop(client, demo_store, notify_bridge, monkeypatch):
     distributor, _ = log_in(client, "fenxiao-1")  # the demo distributor
     code = call(client, "GET", "/v1/me", token=distributor)[1]["referral_code"]
     buyer, _ = log_in(client, "bob-1")
-    status, body, _ = call(client, "POST", "/v1/referrals/bind", {"scene": f"{code}.p-fuji"}, token=buyer)
+    status, body, _ = call(client, "POST", "/v1/referrals/bind", {"scene": encode_scene(code, "p-fuji")}, token=buyer)
     assert status == 200, body
     return {"distributor": distributor, "buyer": buyer, "admin": admin_token(client)}
 

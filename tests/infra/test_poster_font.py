@@ -26,11 +26,14 @@ def subset_path():
 def drawing_with_the_subset(subset_path, monkeypatch):
     """poster_render as on Lambda: the subset beside chalicelib/, no POSTER_FONT."""
     monkeypatch.delenv("POSTER_FONT", raising=False)
+    # where the package puts it is where the renderer looks (the fixture then points at this build)
+    assert (poster_render.SUBSET_FONT.name, poster_render.SUBSET_FONT.parent.name) == (subset_path.name,
+                                                                                    subset_path.parent.name)
     monkeypatch.setattr(poster_render, "SUBSET_FONT", subset_path)
-    poster_render._font_file.cache_clear()
+    poster_render.font_file.cache_clear()
     poster_render._font.cache_clear()
     yield subset_path
-    poster_render._font_file.cache_clear()
+    poster_render.font_file.cache_clear()
     poster_render._font.cache_clear()
 
 
@@ -77,7 +80,7 @@ def test_rebuilding_an_up_to_date_font_keeps_the_file(subset_path):
 
 
 def test_the_renderer_prefers_the_packaged_subset_and_draws_chinese_with_it(drawing_with_the_subset):
-    assert poster_render._font_file() == (str(drawing_with_the_subset), 0)
+    assert poster_render.font_file() == (str(drawing_with_the_subset), 0)
     png = poster_render.render(_content("烟台红富士苹果 5斤装 新鲜水果（当季）"), None, _code_png())
     assert Image.open(io.BytesIO(png)).size == (layout.WIDTH, layout.HEIGHT)
     # Bold is the font's own Bold instance, not the Regular outlines.
@@ -100,10 +103,10 @@ def test_a_character_outside_the_subset_is_drawn_as_the_notdef_box_not_an_error(
 def test_without_the_subset_the_renderer_uses_the_full_font(monkeypatch, tmp_path):
     monkeypatch.delenv("POSTER_FONT", raising=False)
     monkeypatch.setattr(poster_render, "SUBSET_FONT", tmp_path / "absent.otf")
-    poster_render._font_file.cache_clear()
+    poster_render.font_file.cache_clear()
     try:
-        path, index = poster_render._font_file()
+        path, index = poster_render.font_file()
         assert path.endswith("NotoSansCJK-VF.otf.ttc")
         assert ImageFont.truetype(path, 12, index=index).getname()[0] == poster_render.FONT_FAMILY
     finally:
-        poster_render._font_file.cache_clear()
+        poster_render.font_file.cache_clear()

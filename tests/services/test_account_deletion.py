@@ -207,7 +207,7 @@ def test_commissions_not_yet_withdrawn_block_deletion(client, shop):
     assert_envelope(body, "commission_balance")
     assert body["Details"] == [{"frozen_fen": 0, "available_fen": 1200, "pending_fen": 0}]
     assert privacy_audit.get_deletion(user_id) is None and call(client, "GET", "/v1/me", token=token)[0] == 200
-    CommissionAccountRecord(user_id, available_fen=-300).save()  # a debt (a clawback after settling) does not block
+    CommissionAccountRecord(user_id, available_fen=99).save()  # under the smallest withdrawal: it can never leave
     assert call(client, "DELETE", "/v1/me", token=token)[0] == 200
 
 

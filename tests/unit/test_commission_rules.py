@@ -60,14 +60,5 @@ def test_the_figures_are_the_sum_of_the_entries_and_money_is_only_moved_between_
     assert sum(figures.values()) == earned
 
 
-def test_a_share_links_scene_carries_the_referral_code():
-    code = referral_code_for(user_id_for("wxapp", "o-someone"))
-    assert rules.referral_code_from_scene(code) == code
-    assert rules.referral_code_from_scene(f"{code}.p-fuji") == code
-    assert rules.referral_code_from_scene(f"r={code.lower()}&p=p-fuji") == code
-    assert rules.referral_code_from_scene("p=p-fuji") is None
-    assert rules.referral_code_from_scene("short") is None
-
-
 def test_rates_stay_within_what_profit_sharing_can_split():
     assert rules.valid_rate(200, 100) and not rules.valid_rate(200, 101) and not rules.valid_rate(-1, 0)
